@@ -1,0 +1,3 @@
+//! CNI plugin: attach a pod to a Linux bridge through a veth pair.
+
+fn main() {}

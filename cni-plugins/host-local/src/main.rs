@@ -1,0 +1,3 @@
+//! CNI IPAM plugin: allocate addresses from local ranges with on-disk state.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! CNI plugin: bring up the loopback interface in a pod's network namespace.
+
+fn main() {}

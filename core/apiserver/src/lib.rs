@@ -1,0 +1,1 @@
+//! The skiff API server (to be written).

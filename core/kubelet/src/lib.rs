@@ -1,0 +1,1 @@
+//! The skiff node agent: pods on a container runtime, CNI networking, CSI volumes.

@@ -1,0 +1,1 @@
+//! The skiff controller host: informers, work queues, the Rhai engine and the plugin loader.

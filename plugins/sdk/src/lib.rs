@@ -1,0 +1,1 @@
+//! The stable ABI between skiff and native plugins, with a safe Rust wrapper.
