@@ -1,1 +1,4 @@
 //! The skiff node agent: pods on a container runtime, CNI networking, CSI volumes.
+
+pub mod cni;
+pub mod runtime;

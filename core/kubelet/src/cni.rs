@@ -1,0 +1,1 @@
+//! Running CNI plugins for pod sandboxes, as a CNI runtime (to be written).

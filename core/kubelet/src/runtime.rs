@@ -1,0 +1,1 @@
+//! The container runtime seam: containerd and a simulated runtime (to be written).
