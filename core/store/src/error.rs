@@ -19,7 +19,10 @@ pub enum Error {
     },
     /// The requested revision is older than the oldest one kept.
     #[error("revision {requested} has been compacted (oldest kept: {oldest})")]
-    Compacted { requested: Revision, oldest: Revision },
+    Compacted {
+        requested: Revision,
+        oldest: Revision,
+    },
     #[error("store backend failed: {message}")]
     Backend {
         message: String,

@@ -5,8 +5,10 @@
 //! global, monotonically increasing counter. The API server uses that revision as the
 //! object's `resourceVersion`.
 
+pub mod embedded;
 mod error;
 
+pub use embedded::{EmbeddedConfig, EmbeddedStore};
 pub use error::{Error, Result};
 
 use async_trait::async_trait;

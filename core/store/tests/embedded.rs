@@ -1,0 +1,183 @@
+//! Behaviour specific to the embedded backend: persistence, lagging watchers, compaction policy,
+//! group commit.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use skiff_store::embedded::AutoCompaction;
+use skiff_store::{EmbeddedConfig, EmbeddedStore, Error, ListOptions, Store};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config(dir: &tempfile::TempDir) -> EmbeddedConfig {
+    let mut config = EmbeddedConfig::new(dir.path().join("store.redb"));
+    config.auto_compaction = AutoCompaction::Disabled;
+    config
+}
+
+#[tokio::test]
+async fn writes_survive_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, revision) = {
+        let store = EmbeddedStore::open(config(&dir)).unwrap();
+        let a = store.create("/k/a", b"a".to_vec()).await.unwrap();
+        let b = store.create("/k/b", b"b".to_vec()).await.unwrap();
+        store.delete("/k/b", None).await.unwrap();
+        let a = store
+            .update("/k/a", b"a2".to_vec(), a.mod_revision)
+            .await
+            .unwrap();
+        store.compact(b.mod_revision).await.unwrap();
+        (a, store.current_revision().await.unwrap())
+    };
+    let store = EmbeddedStore::open(config(&dir)).unwrap();
+    assert_eq!(store.current_revision().await.unwrap(), revision);
+    assert_eq!(store.get("/k/a").await.unwrap(), Some(kept.clone()));
+    assert_eq!(store.get("/k/b").await.unwrap(), None);
+    // The compaction mark persisted too.
+    let Err(err) = store.watch("/k/", 1).await else {
+        panic!("a watch at a compacted revision started");
+    };
+    assert!(matches!(err, Error::Compacted { .. }), "{err:?}");
+    // New writes continue the revision sequence.
+    let c = store.create("/k/c", vec![]).await.unwrap();
+    assert_eq!(c.mod_revision, revision + 1);
+}
+
+#[tokio::test]
+async fn a_watcher_that_lags_behind_the_broadcast_catches_up_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.watch_buffer = 2;
+    let store = EmbeddedStore::open(config).unwrap();
+    let start = store.current_revision().await.unwrap();
+    let mut watch = store.watch("/lag/", start).await.unwrap();
+    // Sequential writes are separate batches, so the 2-batch buffer overflows.
+    let mut written = Vec::new();
+    for i in 0..50u32 {
+        written.push(store.create(&format!("/lag/{i:02}"), vec![]).await.unwrap());
+        store
+            .create(&format!("/other/{i:02}"), vec![])
+            .await
+            .unwrap();
+    }
+    for expected in &written {
+        let event = tokio::time::timeout(WAIT, watch.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&event.kv, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_lagging_watcher_whose_history_was_compacted_ends_with_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.watch_buffer = 1;
+    let store = EmbeddedStore::open(config).unwrap();
+    let start = store.current_revision().await.unwrap();
+    let mut watch = store.watch("/lag/", start).await.unwrap();
+    let mut last = 0;
+    for i in 0..10u32 {
+        last = store
+            .create(&format!("/lag/{i}"), vec![])
+            .await
+            .unwrap()
+            .mod_revision;
+    }
+    store.compact(last).await.unwrap();
+    let outcome = tokio::time::timeout(WAIT, watch.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(Error::Compacted { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        watch.next().await.is_none(),
+        "the stream ends after the error"
+    );
+}
+
+#[tokio::test]
+async fn automatic_compaction_keeps_the_last_n_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.auto_compaction = AutoCompaction::KeepRevisions(5);
+    config.compaction_interval = Duration::ZERO;
+    let store = EmbeddedStore::open(config).unwrap();
+    for i in 0..20u32 {
+        store.create(&format!("/auto/{i}"), vec![]).await.unwrap();
+    }
+    // Compaction runs with the batch after the one that crossed the threshold.
+    store.create("/auto/last", vec![]).await.unwrap();
+    let current = store.current_revision().await.unwrap();
+    let old = ListOptions {
+        revision: Some(current - 10),
+        ..ListOptions::default()
+    };
+    assert!(matches!(
+        store.list("/auto/", old).await,
+        Err(Error::Compacted { .. })
+    ));
+    let recent = ListOptions {
+        revision: Some(current - 4),
+        ..ListOptions::default()
+    };
+    assert_eq!(store.list("/auto/", recent).await.unwrap().items.len(), 17);
+}
+
+#[tokio::test]
+async fn compacting_to_a_future_revision_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(&dir)).unwrap();
+    let current = store.current_revision().await.unwrap();
+    assert!(store.compact(current + 10).await.is_err());
+    store.create("/k", vec![]).await.unwrap();
+    assert!(store.watch("/", current).await.is_ok());
+}
+
+/// Group commit: many concurrent writers share each fsync, so they finish far faster than the
+/// same number of writes issued one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(config(&dir)).unwrap();
+    let n = 200u32;
+
+    let started = Instant::now();
+    for i in 0..n {
+        store
+            .create(&format!("/seq/{i}"), vec![0; 256])
+            .await
+            .unwrap();
+    }
+    let sequential = n as f64 / started.elapsed().as_secs_f64();
+
+    let total = 64 * 50u32;
+    let started = Instant::now();
+    futures::future::join_all((0..64u32).map(|w| {
+        let store = &store;
+        async move {
+            for i in 0..50u32 {
+                store
+                    .create(&format!("/par/{w}/{i}"), vec![0; 256])
+                    .await
+                    .unwrap();
+            }
+        }
+    }))
+    .await;
+    let concurrent = total as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{{\"bench\":\"store\",\"metric\":\"embedded_writes_per_s_64_writers\",\"value\":{concurrent:.0},\"baseline_metric\":\"embedded_writes_per_s_1_writer\",\"baseline\":{sequential:.0},\"ratio\":{:.1},\"unit\":\"writes/s\"}}",
+        concurrent / sequential
+    );
+    assert!(
+        concurrent > sequential * 4.0,
+        "64 writers: {concurrent:.0}/s, one writer: {sequential:.0}/s"
+    );
+}
