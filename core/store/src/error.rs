@@ -17,7 +17,8 @@ pub enum Error {
         expected: Revision,
         current: Option<Box<KeyValue>>,
     },
-    /// The requested revision is older than the oldest one kept.
+    /// The requested revision is older than the oldest one kept. `oldest` is 0 when the
+    /// backend does not report it (etcd's range errors don't).
     #[error("revision {requested} has been compacted (oldest kept: {oldest})")]
     Compacted {
         requested: Revision,

@@ -7,9 +7,18 @@
 
 pub mod embedded;
 mod error;
+pub mod etcd;
+mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStore};
 pub use error::{Error, Result};
+pub use etcd::EtcdStore;
+pub use spec::{OpenError, StoreSpec};
+
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -104,4 +113,30 @@ pub trait Store: Send + Sync + 'static {
     /// Drops history up to `revision`: watches and lists at older revisions answer
     /// [`Error::Compacted`].
     async fn compact(&self, revision: Revision) -> Result<()>;
+}
+
+/// Opens the store a spec names: `"embedded"` (the file `data_dir/store.redb`, default
+/// settings) or `"etcd://host:port[,host:port...]"`.
+pub async fn open(spec: &str, data_dir: &Path) -> Result<Arc<dyn Store>, OpenError> {
+    match spec.parse::<StoreSpec>()? {
+        StoreSpec::Embedded => {
+            let config = EmbeddedConfig::new(data_dir.join("store.redb"));
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(config))
+                .await
+                .map_err(|e| {
+                    OpenError::Open(Error::Backend {
+                        message: format!("opening the embedded store failed: {e}"),
+                        source: Some(Box::new(e)),
+                    })
+                })?
+                .map_err(OpenError::Open)?;
+            Ok(Arc::new(store))
+        }
+        StoreSpec::Etcd { endpoints } => {
+            let store = EtcdStore::connect(&endpoints)
+                .await
+                .map_err(OpenError::Open)?;
+            Ok(Arc::new(store))
+        }
+    }
 }

@@ -26,6 +26,20 @@ async fn embedded() -> Fixture {
     }
 }
 
+async fn etcd() -> Fixture {
+    let server = tokio::task::spawn_blocking(skiff_store::testing::EtcdServer::start)
+        .await
+        .unwrap()
+        .expect("etcd starts");
+    let store = skiff_store::EtcdStore::connect(&[server.endpoint()])
+        .await
+        .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(server),
+    }
+}
+
 /// Generates one test per case for one backend: `conformance!(module, fixture_fn)`.
 macro_rules! conformance {
     ($backend:ident, $fixture:path) => {
@@ -60,6 +74,7 @@ macro_rules! conformance {
 }
 
 conformance!(embedded_backend, super::embedded);
+conformance!(etcd_backend, super::etcd);
 
 const WAIT: Duration = Duration::from_secs(10);
 
