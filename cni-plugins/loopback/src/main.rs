@@ -1,3 +1,7 @@
 //! CNI plugin: bring up the loopback interface in a pod's network namespace.
 
-fn main() {}
+mod plugin;
+
+fn main() -> std::process::ExitCode {
+    skiff_cni_skel::run(&plugin::Loopback)
+}

@@ -9,6 +9,7 @@ pub mod args;
 pub mod conf;
 pub mod delegate;
 pub mod error;
+pub mod netns;
 pub mod plugin;
 pub mod types;
 pub mod version;
