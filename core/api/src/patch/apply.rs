@@ -191,30 +191,30 @@ pub fn server_side_apply(
         if !changed {
             continue;
         }
-        for entry in entries
-            .iter()
-            .filter(|e| !mine(e) && e.fields.contains(&path))
-        {
-            conflicts.push((path.clone(), entry.clone()));
+        for (at, entry) in entries.iter().enumerate() {
+            if !mine(entry) && entry.fields.contains(&path) {
+                conflicts.push((path.clone(), at));
+            }
         }
     }
     if !conflicts.is_empty() && !force {
         let list = conflicts
             .into_iter()
-            .map(|(path, e)| Conflict {
-                manager: e.manager,
-                operation: e.operation,
-                api_version: e.api_version,
-                subresource: e.subresource,
-                path: fieldset::display(&path),
+            .map(|(path, at)| {
+                let owner = &entries[at];
+                Conflict {
+                    manager: owner.manager.clone(),
+                    operation: owner.operation,
+                    api_version: owner.api_version.clone(),
+                    subresource: owner.subresource.clone(),
+                    path: fieldset::display(&path),
+                }
             })
             .collect();
         return Err(ApplyError::Conflicts(Conflicts(list)));
     }
-    for (path, owner) in &conflicts {
-        for entry in entries.iter_mut().filter(|e| *e == owner) {
-            entry.fields.remove(path);
-        }
+    for (path, at) in &conflicts {
+        entries[*at].fields.remove(path);
     }
 
     match entries.iter_mut().find(|e| mine(e)) {
@@ -599,6 +599,38 @@ mod tests {
             "kubectl-client-side-apply",
             "/f:spec/f:template"
         ));
+    }
+
+    #[test]
+    fn force_takes_every_conflicting_field_of_an_owner() {
+        let mut created = deployment(1, json!({"app": "web"}));
+        track_update(None, &mut created, "editor");
+        let mut config = deployment(3, json!({"app": "web"}));
+        config["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        let applied = server_side_apply(Some(&created), &config, "kubectl", true).unwrap();
+        let image = "/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"web\"}/f:image";
+        assert!(!owns(&applied, "editor", "/f:spec/f:replicas"));
+        assert!(!owns(&applied, "editor", image));
+        assert!(owns(&applied, "kubectl", image));
+        assert_eq!(
+            applied["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:2"
+        );
+    }
+
+    #[test]
+    fn managed_fields_sent_by_a_client_replace_the_stored_ones() {
+        let mut created = deployment(1, json!({"app": "web"}));
+        track_update(None, &mut created, "creator");
+        let mut reset = created.clone();
+        reset["metadata"]["managedFields"] = json!([]);
+        reset["spec"]["replicas"] = json!(2);
+        track_update(Some(&created), &mut reset, "editor");
+        assert!(entry(&reset, "creator").is_none());
+        assert_eq!(
+            entry(&reset, "editor").unwrap()["fieldsV1"],
+            json!({"f:spec": {"f:replicas": {}}})
+        );
     }
 
     #[test]

@@ -390,4 +390,24 @@ mod tests {
             PatchStrategy::RetainKeys
         );
     }
+
+    #[test]
+    fn every_strategy_is_reachable_from_a_kind() {
+        for entry in STRATEGIES {
+            let mut top = entry.definition;
+            while let Some(parent) = FIELD_TYPES.iter().find(|t| t.holds == top) {
+                top = parent.definition;
+            }
+            let (package, kind) = top.rsplit_once('.').unwrap();
+            let is_kind = GROUP_PACKAGES.iter().any(|(_, p)| *p == package)
+                && !kind.ends_with("Spec")
+                && !kind.ends_with("Status");
+            assert!(
+                top == OBJECT_META || is_kind,
+                "{}/{} is only reachable from {top}",
+                entry.definition,
+                entry.property
+            );
+        }
+    }
 }
