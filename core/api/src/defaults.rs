@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod cluster;
 pub mod pod;
+pub mod schema;
 pub mod service;
 pub mod storage;
 pub mod workloads;
@@ -13,6 +14,7 @@ pub mod workloads;
 use serde_json::{Map, Value};
 
 pub use batch::job_selector;
+pub use schema::apply_schema_defaults;
 
 use crate::registry::ResourceInfo;
 

@@ -73,19 +73,14 @@ pub fn validate_object_meta(obj: &Value, namespaced: bool, rule: NameRule) -> Ve
         .get("namespace")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if !namespace.is_empty() {
-        if namespaced {
-            causes.extend(field::invalid_each(
-                &path.child("namespace"),
-                namespace,
-                names::dns1123_label(namespace),
-            ));
-        } else {
-            causes.push(field::forbidden(
-                &path.child("namespace"),
-                "not allowed on this type",
-            ));
-        }
+    // A namespace on a cluster-scoped object is not an error: upstream clears it before
+    // validation (the server does the same), so only namespaced objects are checked.
+    if !namespace.is_empty() && namespaced {
+        causes.extend(field::invalid_each(
+            &path.child("namespace"),
+            namespace,
+            names::dns1123_label(namespace),
+        ));
     }
     causes.extend(validate_labels(meta.get("labels"), &path.child("labels")));
     causes.extend(validate_annotations(
@@ -204,16 +199,20 @@ mod tests {
     }
 
     #[test]
-    fn cluster_scoped_objects_may_not_have_a_namespace() {
+    fn namespaces_of_namespaced_objects_must_be_labels() {
         let c = validate_object_meta(
-            &json!({"metadata": {"name": "n", "namespace": "x"}}),
+            &json!({"metadata": {"name": "n", "namespace": "Team_A"}}),
+            true,
+            NameRule::Subdomain,
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].field, "metadata.namespace");
+        let c = validate_object_meta(
+            &json!({"metadata": {"name": "n", "namespace": "ignored"}}),
             false,
             NameRule::Subdomain,
         );
-        assert_eq!(
-            messages(&c),
-            vec!["metadata.namespace: Forbidden: not allowed on this type"]
-        );
+        assert!(c.is_empty());
     }
 
     #[test]
