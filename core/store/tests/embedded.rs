@@ -131,6 +131,32 @@ async fn automatic_compaction_keeps_the_last_n_revisions() {
 }
 
 #[tokio::test]
+async fn automatic_compaction_keeps_the_last_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.auto_compaction = AutoCompaction::KeepFor(Duration::from_millis(200));
+    config.compaction_interval = Duration::ZERO;
+    let store = EmbeddedStore::open(config).unwrap();
+    let first = store.create("/t/0", vec![]).await.unwrap().mod_revision;
+    for i in 1..5u32 {
+        store.create(&format!("/t/{i}"), vec![]).await.unwrap();
+    }
+    // Write times are sampled once a second at most.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = store.create("/t/later", vec![]).await.unwrap().mod_revision;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store.create("/t/last", vec![]).await.unwrap();
+
+    let at = |revision| ListOptions {
+        revision: Some(revision),
+        ..ListOptions::default()
+    };
+    let old = store.list("/t/", at(first)).await;
+    assert!(matches!(old, Err(Error::Compacted { .. })), "{old:?}");
+    assert_eq!(store.list("/t/", at(later)).await.unwrap().items.len(), 6);
+}
+
+#[tokio::test]
 async fn compacting_to_a_future_revision_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(config(&dir)).unwrap();
