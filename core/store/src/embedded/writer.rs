@@ -115,10 +115,10 @@ impl Writer {
             Ok((revision, compacted)) => {
                 self.published.revision.store(revision, Ordering::Release);
                 self.published.compacted.store(compacted, Ordering::Release);
-                if !log.is_empty() {
+                if !log.is_empty() && self.events.receiver_count() > 0 {
                     let events: Arc<[WatchEvent]> =
                         log.into_iter().map(LogEntry::into_event).collect();
-                    // No receiver only means nobody is watching.
+                    // Fails only if the last watcher left meanwhile: nobody to tell.
                     let _ = self.events.send(events);
                 }
                 for reply in replies {
