@@ -18,7 +18,11 @@ use containerd_client::services::v1::{
     Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
     DeleteProcessRequest, DeleteTaskRequest, ExecProcessRequest, GetContainerRequest, GetRequest,
     KillRequest, ListContainersRequest, ListTasksRequest, StartRequest, UpdateContainerRequest,
-    WaitRequest, containers_client::ContainersClient, tasks_client::TasksClient,
+    WaitRequest, containers_client::ContainersClient, leases_client::LeasesClient,
+    tasks_client::TasksClient,
+};
+use containerd_client::services::v1::{
+    CreateRequest as CreateLeaseRequest, DeleteRequest as DeleteLeaseRequest,
 };
 use containerd_client::tonic::transport::Channel;
 use containerd_client::tonic::{Code, Request, Status};
@@ -30,7 +34,7 @@ use super::{
     ContainerConfig, ContainerRuntime, ContainerState, ContainerStatus, Error, PullPolicy, command,
     labels, spec,
 };
-use crate::image::store::{ImageStore, SNAPSHOTTER, request};
+use crate::image::store::{ImageStore, SNAPSHOTTER, StoredImage, request};
 use crate::image::{self, registry};
 
 /// The containerd namespace skiff uses unless told otherwise.
@@ -331,9 +335,86 @@ impl ContainerRuntime for ContainerdRuntime {
         let spec = spec::build(config, &process)
             .map_err(|e| Error::backend(format!("building the spec of {}", config.id), e))?;
 
+        // The snapshot is unreferenced until the container record exists: a lease keeps the
+        // garbage collector off it meanwhile.
+        let lease = self.lease(&format!("skiff-create-{}", config.id)).await?;
+        let result = self
+            .create_leased(config, name, &stored, &spec, &lease)
+            .await;
+        self.drop_lease(&lease).await;
+        result
+    }
+
+    async fn start(&self, id: &str) -> Result<u32, Error> {
+        self.start_task(id).await
+    }
+
+    async fn stop(&self, id: &str, grace: Duration) -> Result<(), Error> {
+        self.stop_task(id, grace).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), Error> {
+        self.remove_all(id).await
+    }
+
+    async fn status(&self, id: &str) -> Result<ContainerStatus, Error> {
+        let container = self.container(id).await?;
+        let task = self.task(id).await?;
+        Ok(self.to_status(container, task))
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerStatus>, Error> {
+        self.list_all().await
+    }
+
+    async fn exec(&self, id: &str, request: ExecRequest) -> Result<ExecSession, Error> {
+        self.exec_process(id, request).await
+    }
+
+    async fn log_path(&self, id: &str) -> Result<PathBuf, Error> {
+        self.container(id)
+            .await?
+            .labels
+            .get(labels::LOG_PATH)
+            .map(PathBuf::from)
+            .ok_or_else(|| Error::NotFound { id: id.into() })
+    }
+}
+
+impl ContainerdRuntime {
+    async fn lease(&self, id: &str) -> Result<String, Error> {
+        let expire = (Utc::now() + chrono::Duration::minutes(10)).to_rfc3339();
+        LeasesClient::new(self.channel.clone())
+            .create(self.req(CreateLeaseRequest {
+                id: id.to_string(),
+                labels: HashMap::from([("containerd.io/gc.expire".to_string(), expire)]),
+            }))
+            .await
+            .map_err(grpc(format!("creating lease {id}")))?;
+        Ok(id.to_string())
+    }
+
+    async fn drop_lease(&self, id: &str) {
+        let _ = LeasesClient::new(self.channel.clone())
+            .delete(self.req(DeleteLeaseRequest {
+                id: id.to_string(),
+                sync: false,
+            }))
+            .await;
+    }
+
+    async fn create_leased(
+        &self,
+        config: &ContainerConfig,
+        name: String,
+        stored: &StoredImage,
+        spec: &oci_spec::runtime::Spec,
+        lease: &str,
+    ) -> Result<(), Error> {
+        let leased = |message| request(&self.namespace, Some(lease), message);
         let prepared = self
             .snapshots()
-            .prepare(self.req(PrepareSnapshotRequest {
+            .prepare(leased(PrepareSnapshotRequest {
                 snapshotter: SNAPSHOTTER.into(),
                 key: config.id.clone(),
                 parent: stored.top_layer.clone().unwrap_or_default(),
@@ -362,16 +443,20 @@ impl ContainerRuntime for ContainerdRuntime {
                 name: RUNC_RUNTIME.into(),
                 options: None,
             }),
-            spec: Some(any(SPEC_TYPE, &spec)?),
+            spec: Some(any(SPEC_TYPE, spec)?),
             snapshotter: SNAPSHOTTER.into(),
             snapshot_key: config.id.clone(),
             ..Default::default()
         };
         let created = self
             .containers()
-            .create(self.req(CreateContainerRequest {
-                container: Some(container),
-            }))
+            .create(request(
+                &self.namespace,
+                Some(lease),
+                CreateContainerRequest {
+                    container: Some(container),
+                },
+            ))
             .await;
         if let Err(status) = created {
             let _ = self
@@ -391,7 +476,7 @@ impl ContainerRuntime for ContainerdRuntime {
         Ok(())
     }
 
-    async fn start(&self, id: &str) -> Result<u32, Error> {
+    async fn start_task(&self, id: &str) -> Result<u32, Error> {
         let mut container = self.container(id).await?;
         if let Some(task) = self.task(id).await? {
             if task.status == TaskStatus::Running as i32 {
@@ -466,7 +551,7 @@ impl ContainerRuntime for ContainerdRuntime {
         Ok(pid)
     }
 
-    async fn stop(&self, id: &str, grace: Duration) -> Result<(), Error> {
+    async fn stop_task(&self, id: &str, grace: Duration) -> Result<(), Error> {
         self.container(id).await?;
         let running = self
             .task(id)
@@ -491,7 +576,7 @@ impl ContainerRuntime for ContainerdRuntime {
         Ok(())
     }
 
-    async fn remove(&self, id: &str) -> Result<(), Error> {
+    async fn remove_all(&self, id: &str) -> Result<(), Error> {
         if let Some(task) = self.task(id).await? {
             if task.status != TaskStatus::Stopped as i32 {
                 self.kill(id, Signal::SIGKILL, true).await?;
@@ -522,13 +607,7 @@ impl ContainerRuntime for ContainerdRuntime {
         }
     }
 
-    async fn status(&self, id: &str) -> Result<ContainerStatus, Error> {
-        let container = self.container(id).await?;
-        let task = self.task(id).await?;
-        Ok(self.to_status(container, task))
-    }
-
-    async fn list(&self) -> Result<Vec<ContainerStatus>, Error> {
+    async fn list_all(&self) -> Result<Vec<ContainerStatus>, Error> {
         let containers = self
             .containers()
             .list(self.req(ListContainersRequest { filters: vec![] }))
@@ -559,7 +638,7 @@ impl ContainerRuntime for ContainerdRuntime {
         Ok(listed)
     }
 
-    async fn exec(&self, id: &str, request: ExecRequest) -> Result<ExecSession, Error> {
+    async fn exec_process(&self, id: &str, request: ExecRequest) -> Result<ExecSession, Error> {
         let container = self.container(id).await?;
         let running = self
             .task(id)
@@ -594,15 +673,6 @@ impl ContainerRuntime for ContainerdRuntime {
             &request,
         )
         .await
-    }
-
-    async fn log_path(&self, id: &str) -> Result<PathBuf, Error> {
-        self.container(id)
-            .await?
-            .labels
-            .get(labels::LOG_PATH)
-            .map(PathBuf::from)
-            .ok_or_else(|| Error::NotFound { id: id.into() })
     }
 }
 

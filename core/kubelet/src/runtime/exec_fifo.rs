@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use containerd_client::services::v1::{StartRequest, WaitRequest, tasks_client::TasksClient};
+use containerd_client::services::v1::{
+    CloseIoRequest, StartRequest, WaitRequest, tasks_client::TasksClient,
+};
 use containerd_client::tonic::transport::Channel;
 use nix::sys::stat::Mode;
 use tokio::net::unix::pipe;
@@ -12,6 +14,59 @@ use super::Error;
 use super::containerd::{delete_process, exec_request};
 use super::exec::{ExecRequest, ExecSession, Reader};
 use crate::image::store::request;
+
+/// The caller's end of an exec's stdin. Closing it (shutdown or drop) also asks the shim to
+/// close its own handle on the pipe, without which the process never sees the end of input.
+struct Stdin {
+    pipe: Option<pipe::Sender>,
+    close: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Stdin {
+    fn close(&mut self) {
+        self.pipe = None;
+        if let Some(close) = self.close.take() {
+            let _ = close.send(());
+        }
+    }
+}
+
+impl Drop for Stdin {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl tokio::io::AsyncWrite for Stdin {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.pipe.as_mut() {
+            Some(pipe) => std::pin::Pin::new(pipe).poll_write(cx, buf),
+            None => std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into())),
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.pipe.as_mut() {
+            Some(pipe) => std::pin::Pin::new(pipe).poll_flush(cx),
+            None => std::task::Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.close();
+        std::task::Poll::Ready(Ok(()))
+    }
+}
 
 /// Removes an exec's pipe directory when the exec ends (or fails to start).
 struct PipeDir(PathBuf);
@@ -143,6 +198,8 @@ pub(crate) async fn run(
         Some(handle) => Some(reader(handle).await?),
         None => None,
     };
+    let (channel_for_stdin, namespace_for_stdin, exec_id_for_stdin) =
+        (channel.clone(), namespace.clone(), exec_id.clone());
     let container_id = id.to_string();
     let exit = async move {
         let _dir = dir;
@@ -161,8 +218,36 @@ pub(crate) async fn run(
             .map(|r| r.into_inner().exit_status as i32)
             .map_err(|status| Error::backend(format!("waiting for exec in {container_id}"), status))
     };
+    let stdin = stdin.map(|pipe| {
+        let (close, closed) = tokio::sync::oneshot::channel();
+        let (channel, namespace, id, exec_id) = (
+            channel_for_stdin.clone(),
+            namespace_for_stdin.clone(),
+            id.to_string(),
+            exec_id_for_stdin.clone(),
+        );
+        tokio::spawn(async move {
+            if closed.await.is_ok() {
+                let _ = TasksClient::new(channel)
+                    .close_io(request(
+                        &namespace,
+                        None,
+                        CloseIoRequest {
+                            container_id: id,
+                            exec_id,
+                            stdin: true,
+                        },
+                    ))
+                    .await;
+            }
+        });
+        Box::pin(Stdin {
+            pipe: Some(pipe),
+            close: Some(close),
+        }) as super::exec::Writer
+    });
     Ok(ExecSession {
-        stdin: stdin.map(|s| Box::pin(s) as super::exec::Writer),
+        stdin,
         stdout,
         stderr,
         exit: Box::pin(exit),

@@ -44,7 +44,6 @@ pub fn process(process: &Process, terminal: bool) -> Value {
             "effective": DEFAULT_CAPABILITIES,
             "permitted": DEFAULT_CAPABILITIES,
         },
-        "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576 }],
         "noNewPrivileges": false,
     })
 }
