@@ -202,7 +202,9 @@ pub fn v3_group_version(
     let mut schemas = Map::new();
     for name in refs::closure(roots, lookup) {
         if let Some(def) = lookup(&name) {
-            schemas.insert(name, refs::to_v3(def));
+            let mut def = refs::to_v3(def);
+            builtin::v3_scalar_form(&name, &mut def);
+            schemas.insert(name, def);
         }
     }
     Some(json!({

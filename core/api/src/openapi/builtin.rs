@@ -213,6 +213,24 @@ fn upstream_scalar_forms(name: &str, def: &mut Value) {
     }
 }
 
+/// In OpenAPI 3 documents upstream publishes `IntOrString` and `Quantity` without a `type`,
+/// as a `oneOf` of their forms; kubectl explain then names them (`<IntOrString>`,
+/// `map[string]Quantity`) instead of printing `string`.
+pub fn v3_scalar_form(name: &str, def: &mut Value) {
+    let Value::Object(def) = def else { return };
+    let forms = match name {
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
+            json!([{"type": "integer"}, {"type": "string"}])
+        }
+        "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
+            json!([{"type": "string"}, {"type": "number"}])
+        }
+        _ => return,
+    };
+    def.remove("type");
+    def.insert("oneOf".into(), forms);
+}
+
 /// Adds `x-kubernetes-patch-merge-key` / `x-kubernetes-patch-strategy` to the properties the
 /// strategic merge patch of this server treats specially, so clients compute the same patches.
 fn add_patch_strategies(name: &str, def: &mut Value) {

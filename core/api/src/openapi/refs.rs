@@ -51,8 +51,8 @@ pub fn closure<'a>(
 }
 
 /// The OpenAPI 3 form of a definition, as upstream publishes it: references point into
-/// `#/components/schemas/`, and a reference with siblings (a description) becomes
-/// `allOf: [{$ref}]` beside them, since OpenAPI 3.0 ignores siblings of `$ref`.
+/// `#/components/schemas/`, and every reference becomes `allOf: [{$ref}]`, so that the
+/// description beside it counts (OpenAPI 3.0 ignores the siblings of a bare `$ref`).
 pub fn to_v3(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
@@ -68,16 +68,10 @@ pub fn to_v3(value: &Value) -> Value {
                     out.insert(k.clone(), to_v3(v));
                 }
             }
-            match reference {
-                Some(r) if out.is_empty() => {
-                    out.insert("$ref".into(), Value::String(r));
-                }
-                Some(r) => {
-                    let mut one = Map::new();
-                    one.insert("$ref".into(), Value::String(r));
-                    out.insert("allOf".into(), Value::Array(vec![Value::Object(one)]));
-                }
-                None => {}
+            if let Some(r) = reference {
+                let mut one = Map::new();
+                one.insert("$ref".into(), Value::String(r));
+                out.insert("allOf".into(), Value::Array(vec![Value::Object(one)]));
             }
             Value::Object(out)
         }
