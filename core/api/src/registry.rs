@@ -157,7 +157,7 @@ impl Registry {
                 && (r.plural == lower
                     || r.singular == lower
                     || r.kind.to_ascii_lowercase() == lower
-                    || r.short_names.iter().any(|s| *s == lower))
+                    || r.short_names.contains(&lower))
         })
     }
 
