@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -104,6 +106,8 @@ disabled_plugins = [
 #[derive(Debug)]
 pub struct Containerd {
     config: ContainerdConfig,
+    /// Pid of the current containerd process (0 when connected to an existing one).
+    pid: Arc<AtomicU32>,
     stop: Option<watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -115,6 +119,7 @@ impl Containerd {
         if config.existing_socket.is_some() {
             let containerd = Containerd {
                 config,
+                pid: Arc::default(),
                 stop: None,
                 task: None,
             };
@@ -137,10 +142,12 @@ impl Containerd {
             source,
         })?;
         let child = spawn(&config)?;
+        let pid = Arc::new(AtomicU32::new(child.id().unwrap_or_default()));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(supervise(config.clone(), child, stopped));
+        let task = tokio::spawn(supervise(config.clone(), child, stopped, pid.clone()));
         let containerd = Containerd {
             config,
+            pid,
             stop: Some(stop),
             task: Some(task),
         };
@@ -150,6 +157,17 @@ impl Containerd {
 
     pub fn socket(&self) -> PathBuf {
         self.config.socket()
+    }
+
+    /// Pid of the containerd process this supervisor runs now; `None` when connected to an
+    /// existing containerd.
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.pid.load(Ordering::Relaxed)).filter(|pid| *pid != 0)
+    }
+
+    /// Waits until containerd answers again (e.g. after a restart).
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.wait_ready().await
     }
 
     pub fn config(&self) -> &ContainerdConfig {
@@ -241,7 +259,12 @@ fn spawn(config: &ContainerdConfig) -> Result<Child, Error> {
 
 /// Keeps containerd running until told to stop; restarts it (after a short pause) when it
 /// exits on its own.
-async fn supervise(config: ContainerdConfig, mut child: Child, mut stop: watch::Receiver<bool>) {
+async fn supervise(
+    config: ContainerdConfig,
+    mut child: Child,
+    mut stop: watch::Receiver<bool>,
+    pid: Arc<AtomicU32>,
+) {
     loop {
         tokio::select! {
             exited = child.wait() => {
@@ -251,7 +274,10 @@ async fn supervise(config: ContainerdConfig, mut child: Child, mut stop: watch::
                     return;
                 }
                 match spawn(&config) {
-                    Ok(next) => child = next,
+                    Ok(next) => {
+                        pid.store(next.id().unwrap_or_default(), Ordering::Relaxed);
+                        child = next;
+                    }
                     Err(error) => {
                         tracing::error!(%error, "could not restart containerd");
                         return;
