@@ -4,7 +4,10 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use tokio::net::UnixListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
@@ -17,6 +20,9 @@ use crate::driver::Driver;
 use crate::identity::IdentityService;
 use crate::node::NodeService;
 use crate::state;
+
+/// How long calls in flight may take to finish once shutdown was asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the driver could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -58,14 +64,33 @@ pub async fn serve(
     let listener = UnixListener::bind(socket).map_err(socket_err)?;
     tracing::info!(socket = %socket.display(), node = %driver.config.node_id, "serving CSI");
 
-    let served = Server::builder()
+    let (stop, stopped) = watch::channel(false);
+    let mut graceful = stopped.clone();
+    let server = Server::builder()
         .add_service(IdentityServer::new(IdentityService::new(driver.clone())))
         .add_service(ControllerServer::new(ControllerService::new(
             driver.clone(),
         )))
         .add_service(NodeServer::new(NodeService::new(driver)))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+        });
+    tokio::pin!(server);
+    let served = tokio::select! {
+        served = &mut server => served,
+        () = shutdown => {
+            let _ = stop.send(true);
+            // Calls in flight may finish; idle connections a client keeps open (the kubelet
+            // holds one for its lifetime) must not keep the driver alive past the grace.
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(served) => served,
+                Err(_) => {
+                    tracing::info!("connections still open after the grace period, closing them");
+                    Ok(())
+                }
+            }
+        }
+    };
     let _ = std::fs::remove_file(socket);
     tracing::info!(socket = %socket.display(), "stopped serving CSI");
     served.map_err(Error::Serve)
