@@ -1,0 +1,10 @@
+//! One module per `skiff` subcommand.
+
+pub mod api_resources;
+pub mod apply;
+pub mod create;
+pub mod delete;
+pub mod describe;
+pub mod get;
+pub mod up;
+pub mod version;
