@@ -14,7 +14,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tonic::{Request, Response, Status};
 
-use crate::capability;
 use crate::config::TOPOLOGY_NODE_KEY;
 use crate::csi::v1::controller_server::Controller;
 use crate::csi::v1::controller_service_capability::{self, rpc};
@@ -22,6 +21,7 @@ use crate::csi::v1::volume_content_source::{self, SnapshotSource, VolumeSource};
 use crate::csi::v1::*;
 use crate::driver::{Driver, internal};
 use crate::state::{self, ContentSource};
+use crate::{capability, hardlimit};
 
 /// The size of a volume whose request names none: 1 GiB, as most drivers choose.
 pub const DEFAULT_VOLUME_SIZE: i64 = 1 << 30;
@@ -56,6 +56,8 @@ pub enum Error {
         from: std::path::PathBuf,
         stderr: String,
     },
+    #[error("cannot set up the hard size limit")]
+    HardLimit(#[source] hardlimit::Error),
     #[error("cannot save the driver state")]
     State(#[source] state::Error),
 }
@@ -150,6 +152,18 @@ fn requested_size(range: Option<&CapacityRange>, max: i64) -> Result<i64, Status
         )));
     }
     Ok(size)
+}
+
+/// The `hardLimit` StorageClass parameter: `"true"` backs the volume by a filesystem image of
+/// exactly its size.
+fn hard_limit_parameter(parameters: &HashMap<String, String>) -> Result<bool, Status> {
+    match parameters.get("hardLimit").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Status::invalid_argument(format!(
+            "parameter hardLimit must be \"true\" or \"false\", not {other:?}"
+        ))),
+    }
 }
 
 /// Whether an existing volume satisfies a repeated request's capacity range.
@@ -283,6 +297,7 @@ impl Controller for ControllerService {
             req.capacity_range.as_ref(),
             self.driver.config.max_volume_size,
         )?;
+        let hard_limit = hard_limit_parameter(&req.parameters)?;
         let source = match req.volume_content_source.and_then(|s| s.r#type) {
             None => None,
             Some(volume_content_source::Type::Snapshot(s)) => {
@@ -299,6 +314,12 @@ impl Controller for ControllerService {
                 return Err(Status::already_exists(format!(
                     "volume {:?} exists with {} bytes, outside the requested range",
                     req.name, existing.capacity_bytes
+                )));
+            }
+            if existing.hard_limit != hard_limit {
+                return Err(Status::already_exists(format!(
+                    "volume {:?} exists with another hardLimit",
+                    req.name
                 )));
             }
             if existing.source != source {
@@ -365,8 +386,19 @@ impl Controller for ControllerService {
             source,
             staged: vec![],
             published: Default::default(),
+            hard_limit,
         };
+        let image = store.image_path(&id);
         let created = make_volume_dir(&dir)
+            .and_then(|()| {
+                if hard_limit {
+                    hardlimit::create(&image, size)
+                        .and_then(|()| hardlimit::attach(&image, &dir))
+                        .map_err(Error::HardLimit)
+                } else {
+                    Ok(())
+                }
+            })
             .and_then(|()| content_dir.map_or(Ok(()), |from| copy_tree(&from, &dir)))
             .and_then(|()| {
                 store
@@ -374,6 +406,10 @@ impl Controller for ControllerService {
                     .map_err(Error::State)
             });
         if let Err(e) = created {
+            if hard_limit {
+                let _ = hardlimit::detach(&dir);
+                let _ = hardlimit::remove(&image);
+            }
             let _ = remove_dir(&dir);
             return Err(internal(&e));
         }
@@ -399,6 +435,12 @@ impl Controller for ControllerService {
             return Err(Status::failed_precondition(format!(
                 "volume {id} is still staged or published on this node"
             )));
+        }
+        if volume.hard_limit {
+            let dir = store.volume_dir(&id);
+            hardlimit::detach(&dir)
+                .and_then(|()| hardlimit::remove(&store.image_path(&id)))
+                .map_err(|e| internal(&e))?;
         }
         remove_dir(&store.volume_dir(&id)).map_err(|e| internal(&e))?;
         store
@@ -630,8 +672,9 @@ impl Controller for ControllerService {
         }))
     }
 
-    /// Grows a volume's recorded capacity. Directories have no size of their own, so nothing
-    /// on the node needs to change, and shrinking is never done.
+    /// Grows a volume's capacity. A plain directory has no size of its own, so only the record
+    /// changes; a hard-limited volume's image and filesystem grow while mounted. Shrinking is
+    /// never done.
     async fn controller_expand_volume(
         &self,
         request: Request<ControllerExpandVolumeRequest>,
@@ -645,12 +688,12 @@ impl Controller for ControllerService {
             .ok_or_else(|| Status::invalid_argument("capacity range is required"))?;
         let size = requested_size(Some(&range), self.driver.config.max_volume_size)?;
         let mut store = self.driver.store();
-        let current = store
-            .state()
-            .volumes
-            .get(&req.volume_id)
-            .ok_or_else(|| Status::not_found(format!("volume {} does not exist", req.volume_id)))?
-            .capacity_bytes;
+        let volume =
+            store.state().volumes.get(&req.volume_id).ok_or_else(|| {
+                Status::not_found(format!("volume {} does not exist", req.volume_id))
+            })?;
+        let (current, hard_limit) = (volume.capacity_bytes, volume.hard_limit);
+        let in_use = !volume.staged.is_empty() || !volume.published.is_empty();
         if size > current {
             let free = self.driver.config.capacity - store.state().claimed_bytes();
             if size - current > free {
@@ -658,6 +701,11 @@ impl Controller for ControllerService {
                     "{} more bytes asked, {free} bytes left",
                     size - current
                 )));
+            }
+            if hard_limit {
+                let dir = store.volume_dir(&req.volume_id);
+                hardlimit::grow(&store.image_path(&req.volume_id), &dir, size, in_use)
+                    .map_err(|e| internal(&e))?;
             }
             store
                 .update(|s| {

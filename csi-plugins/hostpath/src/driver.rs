@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tonic::Status;
 
 use crate::config::Config;
+use crate::hardlimit;
 use crate::state::{self, Store};
 
 /// The driver's shared state; each service holds an `Arc` of it.
@@ -19,9 +20,11 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Opens the store under `config.root`.
+    /// Opens the store under `config.root` and mounts again the images of hard-limited volumes
+    /// that a reboot unmounted.
     pub fn open(config: Config) -> Result<Arc<Self>, state::Error> {
         let store = Store::open(&config.root)?;
+        reattach_images(&store);
         Ok(Arc::new(Self {
             config,
             store: Mutex::new(store),
@@ -32,6 +35,24 @@ impl Driver {
     /// failed saves, so its in-memory state is always the saved one.
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Attaches every hard-limited volume's image that is not mounted. A volume that cannot be
+/// attached is logged and left alone: the driver still serves the others, and calls on that
+/// volume fail with the cause.
+fn reattach_images(store: &Store) {
+    for volume in store.state().volumes.values().filter(|v| v.hard_limit) {
+        let dir = store.volume_dir(&volume.id);
+        if hardlimit::is_attached(&dir) {
+            continue;
+        }
+        match hardlimit::attach(&store.image_path(&volume.id), &dir) {
+            Ok(()) => tracing::info!(volume = %volume.id, "re-attached volume image"),
+            Err(e) => {
+                tracing::error!(volume = %volume.id, error = %e, "cannot re-attach volume image")
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod controller;
 pub mod csi;
 pub mod driver;
+pub mod hardlimit;
 pub mod identity;
 pub mod mount;
 pub mod node;

@@ -1,8 +1,8 @@
 //! The driver's durable record of volumes and snapshots, and the directories that hold them.
 //!
-//! Layout under the root: `state.json` (mode 0600), `volumes/<id>/` and `snapshots/<id>/`.
-//! The root and its two subdirectories are 0700 so no other user can reach volume data from
-//! the host; a volume directory itself is 0777, like an `emptyDir`, so containers running as
+//! Layout under the root: `state.json` (mode 0600), `volumes/<id>/`, `snapshots/<id>/` and
+//! `images/<id>.img` (hard-limited volumes). The root and its subdirectories are 0700 so no
+//! other user can reach volume data from the host; a volume directory itself is 0777, like an `emptyDir`, so containers running as
 //! any user can write to it once it is mounted. The state file is replaced atomically
 //! (temporary file in the same directory, fsync, rename), so a crash leaves either the old or
 //! the new state, never a torn one.
@@ -60,6 +60,9 @@ pub struct Volume {
     /// Target paths this volume is published on, and whether read-only (`NodePublishVolume`).
     #[serde(default)]
     pub published: BTreeMap<PathBuf, bool>,
+    /// Whether the directory is a loop-mounted filesystem image of exactly the capacity.
+    #[serde(default)]
+    pub hard_limit: bool,
 }
 
 /// What a volume's content was copied from at creation.
@@ -118,7 +121,12 @@ impl Store {
     /// Opens the root, creating its directories, and loads the state file if there is one.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, Error> {
         let root = root.into();
-        for dir in [root.clone(), root.join("volumes"), root.join("snapshots")] {
+        for dir in [
+            root.clone(),
+            root.join("volumes"),
+            root.join("snapshots"),
+            root.join("images"),
+        ] {
             private_dir(&dir)?;
         }
         let path = root.join("state.json");
@@ -152,6 +160,11 @@ impl Store {
     /// The directory holding a volume's data.
     pub fn volume_dir(&self, id: &str) -> PathBuf {
         self.root.join("volumes").join(id)
+    }
+
+    /// The filesystem image backing a hard-limited volume.
+    pub fn image_path(&self, id: &str) -> PathBuf {
+        self.root.join("images").join(format!("{id}.img"))
     }
 
     /// The directory holding a snapshot's copy of its volume.
@@ -204,6 +217,7 @@ mod tests {
             source: None,
             staged: vec![],
             published: BTreeMap::new(),
+            hard_limit: false,
         }
     }
 
@@ -244,7 +258,7 @@ mod tests {
         let files: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n != "volumes" && n != "snapshots")
+            .filter(|n| n != "volumes" && n != "snapshots" && n != "images")
             .collect();
         assert_eq!(files, vec!["state.json".to_string()]);
     }

@@ -72,6 +72,7 @@ impl Driver {
             .arg("--root")
             .arg(self.root())
             .args(&self.extra)
+            .env("RUST_LOG", "warn")
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -1019,4 +1020,106 @@ async fn expanding_a_volume_grows_it_within_the_maximum() {
         listed.entries[0].volume.as_ref().unwrap().capacity_bytes,
         4 * MIB
     );
+}
+
+#[tokio::test]
+async fn hard_limited_volumes_stop_writes_at_their_capacity_and_survive_a_reboot() {
+    let mut driver = Driver::start(&[]).await;
+    let mut request = create_request("capped", 8 * MIB, Mode::SingleNodeWriter);
+    request.parameters.insert("hardLimit".into(), "true".into());
+    let volume = driver
+        .controller()
+        .create_volume(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    let id = volume.volume_id.clone();
+    let dir = driver.volume_dir(&id);
+    assert!(
+        is_mounted(&dir),
+        "the image is mounted on the volume directory"
+    );
+    let mut plain = request.clone();
+    plain.parameters.clear();
+    assert_eq!(
+        code(driver.controller().create_volume(plain).await),
+        Code::AlreadyExists
+    );
+    let mut bad = create_request("bad", MIB, Mode::SingleNodeWriter);
+    bad.parameters.insert("hardLimit".into(), "yes".into());
+    assert_eq!(
+        code(driver.controller().create_volume(bad).await),
+        Code::InvalidArgument
+    );
+
+    let staging = driver.path("staging");
+    let target = driver.path("target");
+    let rwo = Mode::SingleNodeWriter;
+    driver.stage(&id, &staging, rwo).await.unwrap();
+    driver
+        .publish(&id, &staging, &target, rwo, false)
+        .await
+        .unwrap();
+    let stats = driver
+        .node()
+        .node_get_volume_stats(NodeGetVolumeStatsRequest {
+            volume_id: id.clone(),
+            volume_path: path_string(&target),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let total = stats.usage[0].total;
+    assert!(total > 4 * MIB && total <= 8 * MIB, "total {total}");
+    let too_much = vec![1u8; 9 * MIB as usize];
+    let err = fs::write(target.join("big"), &too_much).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(nix::libc::ENOSPC));
+    fs::write(target.join("small"), b"fits").unwrap();
+    driver.unpublish(&id, &target).await.unwrap();
+    driver.unstage(&id, &staging).await.unwrap();
+
+    // A reboot drops the loop mount; the driver mounts the image again when it starts.
+    driver.stop().await;
+    nix::mount::umount2(&dir, nix::mount::MntFlags::empty()).unwrap();
+    assert!(!is_mounted(&dir));
+    driver.spawn().await;
+    assert!(is_mounted(&dir));
+    assert_eq!(fs::read(dir.join("small")).unwrap(), b"fits");
+
+    // Growing a volume not in use grows its filesystem: what did not fit now does.
+    let grown = driver
+        .controller()
+        .controller_expand_volume(ControllerExpandVolumeRequest {
+            volume_id: id.clone(),
+            capacity_range: Some(CapacityRange {
+                required_bytes: 16 * MIB,
+                limit_bytes: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(grown.capacity_bytes, 16 * MIB);
+    assert!(is_mounted(&dir));
+    fs::write(dir.join("big"), &too_much).unwrap();
+    assert_eq!(fs::read(dir.join("small")).unwrap(), b"fits");
+
+    let delete = DeleteVolumeRequest {
+        volume_id: id.clone(),
+        ..Default::default()
+    };
+    driver.controller().delete_volume(delete).await.unwrap();
+    assert!(!dir.exists());
+    assert!(
+        !driver
+            .root()
+            .join("images")
+            .join(format!("{id}.img"))
+            .exists()
+    );
+    assert!(mounts_under(driver.dir.path()).is_empty());
 }
