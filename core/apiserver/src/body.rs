@@ -1,0 +1,91 @@
+//! Decoding request bodies: JSON or YAML objects, with the size limit.
+
+use serde_json::Value;
+use skiff_api::Status;
+
+/// Largest request body accepted (1.5 MiB, the object size etcd accepts by default).
+pub const MAX_BODY: usize = 1536 * 1024;
+
+/// Reads the whole body, answering 413 past [`MAX_BODY`].
+pub async fn read(body: axum::body::Body) -> Result<bytes::Bytes, Status> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit");
+        if too_large {
+            Status::too_large(format!(
+                "the request body is larger than the limit of {MAX_BODY} bytes"
+            ))
+        } else {
+            Status::bad_request(format!("cannot read the request body: {e}"))
+        }
+    })
+}
+
+/// Whether a content type names YAML (`application/yaml`, `application/apply-patch+yaml`).
+pub fn is_yaml(content_type: &str) -> bool {
+    content_type.contains("yaml")
+}
+
+/// Parses a body as JSON, or YAML when the content type says so; 400 when malformed.
+pub fn decode(bytes: &[u8], content_type: &str) -> Result<Value, Status> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Status::bad_request("the request body is empty"));
+    }
+    if is_yaml(content_type) {
+        let v: Value = serde_yaml::from_slice(bytes)
+            .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}")))?;
+        Ok(v)
+    } else {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Status::bad_request(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml: {e}"
+            ))
+        })
+    }
+}
+
+/// Parses a body that must hold one object.
+pub fn decode_object(bytes: &[u8], content_type: &str) -> Result<Value, Status> {
+    let v = decode(bytes, content_type)?;
+    if !v.is_object() {
+        return Err(Status::bad_request(
+            "the request body must be a JSON or YAML object",
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_and_json_bodies_decode_to_the_same_object() {
+        let j = decode_object(
+            br#"{"kind":"Pod","metadata":{"name":"a"}}"#,
+            "application/json",
+        )
+        .unwrap();
+        let y = decode_object(b"kind: Pod\nmetadata:\n  name: a\n", "application/yaml").unwrap();
+        assert_eq!(j, y);
+    }
+
+    #[test]
+    fn malformed_bodies_are_bad_requests() {
+        assert_eq!(
+            decode_object(b"{nope", "application/json")
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            decode_object(b"[1]", "application/json").unwrap_err().code,
+            400
+        );
+        assert_eq!(
+            decode_object(b"a: [", "application/yaml").unwrap_err().code,
+            400
+        );
+    }
+}

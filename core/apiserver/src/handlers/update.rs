@@ -1,0 +1,217 @@
+//! `PUT` of an object, its `status` or (namespaces) `finalize`; and the update path shared by
+//! patch, scale and binding.
+
+use axum::body::Body;
+use axum::response::Response;
+use serde_json::Value;
+use skiff_api::{Status, meta};
+use skiff_store::Revision;
+
+use super::Ctx;
+use super::create::{admit, check_type};
+use super::delete::remove;
+use crate::{body, crd, machinery, namespaces, objects};
+
+/// Which part of an object an update may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but `status` (for kinds with a status subresource).
+    Main,
+    /// Only `status`.
+    Status,
+    /// Only `spec.finalizers` (namespaces).
+    Finalize,
+}
+
+impl Part {
+    pub fn of(subresource: Option<&str>) -> Part {
+        match subresource {
+            Some("status") => Part::Status,
+            Some("finalize") => Part::Finalize,
+            _ => Part::Main,
+        }
+    }
+}
+
+pub async fn put(ctx: Ctx, body: Body, content_type: &str) -> Result<Response, Status> {
+    let bytes = body::read(body).await?;
+    let obj = body::decode_object(&bytes, content_type)?;
+    check_type(ctx.info(), &obj)?;
+    if let Some(name) = meta::name(&obj)
+        && name != ctx.name()
+    {
+        return Err(Status::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            ctx.name()
+        )));
+    }
+    let (old, rev) = objects::get(
+        ctx.state.store.as_ref(),
+        ctx.info(),
+        ctx.namespace(),
+        ctx.name(),
+    )
+    .await?;
+    if let Some(rv) = meta::resource_version(&obj)
+        && rv != rev.to_string()
+    {
+        return Err(conflict(&ctx));
+    }
+    let updated = commit_update(
+        &ctx,
+        old,
+        rev,
+        obj,
+        Part::of(ctx.target.subresource.as_deref()),
+    )
+    .await?;
+    Ok(ctx.respond(200, &updated))
+}
+
+pub fn conflict(ctx: &Ctx) -> Status {
+    Status::conflict(
+        &ctx.info().group,
+        &ctx.info().plural,
+        ctx.name(),
+        "the object has been modified; please apply your changes to the latest version and try again",
+    )
+}
+
+/// The object without what changes on every write (for no-op detection).
+fn comparable(obj: &Value) -> Value {
+    let mut v = obj.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        m.remove("managedFields");
+    }
+    v
+}
+
+const IMMUTABLE: [&str; 6] = [
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// Replaces `old` (read at `old_rev`) by `new`, keeping what the caller may not change.
+/// A write that changes nothing is not stored; an object being deleted whose last
+/// finalizer goes is deleted.
+pub async fn commit_update(
+    ctx: &Ctx,
+    old: Value,
+    old_rev: Revision,
+    new: Value,
+    part: Part,
+) -> Result<Value, Status> {
+    let info = ctx.info().clone();
+    let mut new = objects::with_type(new, &info);
+    match part {
+        Part::Status => {
+            let mut merged = old.clone();
+            set_or_remove(&mut merged, "status", new.get("status").cloned());
+            new = merged;
+        }
+        Part::Finalize => {
+            let mut merged = old.clone();
+            let finalizers = new.pointer("/spec/finalizers").cloned();
+            if let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut) {
+                match finalizers {
+                    Some(f) => spec.insert("finalizers".into(), f),
+                    None => spec.remove("finalizers"),
+                };
+            }
+            new = merged;
+        }
+        Part::Main => {
+            if info.has_subresource("status") {
+                set_or_remove(&mut new, "status", old.get("status").cloned());
+            }
+        }
+    }
+    for f in IMMUTABLE {
+        match old.get("metadata").and_then(|m| m.get(f)).cloned() {
+            Some(v) => meta::set(&mut new, f, v),
+            None => meta::remove(&mut new, f),
+        }
+    }
+    let had_generation = old.pointer("/metadata/generation").is_some();
+    if had_generation || ctx.custom().is_some() || new.get("spec").is_some() {
+        let mut generation = meta::generation(&old).max(1);
+        if had_generation && meta::spec_part(&old) != meta::spec_part(&new) {
+            generation += 1;
+        }
+        meta::set(&mut new, "generation", generation);
+    }
+    admit(ctx, &mut new)?;
+    if crd::is_crd(&info) {
+        crd::prepare(&mut new)?;
+    }
+    if comparable(&new) == comparable(&old) {
+        return Ok(old);
+    }
+    if !ctx.applying {
+        machinery::track_update(
+            Some(&old),
+            &mut new,
+            &ctx.manager,
+            (part == Part::Status).then_some("status"),
+        );
+    }
+    let removable = if info.group.is_empty() && info.plural == "namespaces" {
+        namespaces::can_be_removed(&new)
+    } else {
+        meta::is_deleting(&new) && meta::finalizers(&new).is_empty()
+    };
+    if removable {
+        return remove(ctx, new, Some(old_rev)).await;
+    }
+    if ctx.dry_run {
+        return Ok(new);
+    }
+    let key = info.key(ctx.namespace(), ctx.name());
+    let kv = ctx
+        .state
+        .store
+        .update(&key, objects::encode(&new), old_rev)
+        .await
+        .map_err(|e| objects::store_error(e, &info, ctx.name()))?;
+    let updated = objects::with_type(objects::decode(&kv)?, &info);
+    if crd::is_crd(&info) {
+        crd::register(&ctx.state, &updated);
+    }
+    Ok(updated)
+}
+
+fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
+    if let Some(m) = obj.as_object_mut() {
+        match value {
+            Some(v) => m.insert(field.into(), v),
+            None => m.remove(field),
+        };
+    }
+}
+
+/// Stores `new` over `old` (read at `rev`) as it is, without admission: for changes the
+/// server itself makes (deletion marks, bindings). Nothing is written when nothing changed.
+pub async fn store_write(
+    ctx: &Ctx,
+    old: &Value,
+    new: Value,
+    rev: Revision,
+) -> Result<Value, Status> {
+    if *old == new || ctx.dry_run {
+        return Ok(new);
+    }
+    let info = ctx.info();
+    let key = info.key(ctx.namespace(), ctx.name());
+    let kv = ctx
+        .state
+        .store
+        .update(&key, objects::encode(&new), rev)
+        .await
+        .map_err(|e| objects::store_error(e, info, ctx.name()))?;
+    Ok(objects::with_type(objects::decode(&kv)?, info))
+}

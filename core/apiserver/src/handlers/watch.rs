@@ -1,0 +1,259 @@
+//! `GET ?watch=true`: a stream of `{"type", "object"}` events from the resource's watch hub.
+
+use axum::body::Body;
+use axum::response::Response;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use skiff_api::{Status, meta};
+use skiff_store::{EventKind, ListOptions};
+use tokio::sync::mpsc;
+
+use super::Ctx;
+use crate::machinery::Selectors;
+use crate::objects;
+use crate::watch::{Change, Error as WatchError};
+
+/// Which watch event, if any, a change is for a watcher with these filters: an update that
+/// moves an object into (out of) the selection is an `ADDED` (`DELETED`), as upstream.
+fn event_type(change: &Change, matches: &dyn Fn(&Value) -> bool) -> Option<&'static str> {
+    let now = matches(&change.object);
+    match change.kind {
+        EventKind::Delete => now.then_some("DELETED"),
+        EventKind::Put => {
+            let before = change.prev.as_ref().is_some_and(matches);
+            match (before, now) {
+                (true, true) => Some("MODIFIED"),
+                (false, true) => Some("ADDED"),
+                (true, false) => Some("DELETED"),
+                (false, false) => None,
+            }
+        }
+    }
+}
+
+fn line(kind: &str, object: &Value) -> bytes::Bytes {
+    let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    v.push(b'\n');
+    v.into()
+}
+
+pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
+    let selectors = Selectors::parse(
+        ctx.query.get("labelSelector"),
+        ctx.query.get("fieldSelector"),
+    )?;
+    let info = ctx.info().clone();
+    let ns_prefix = info.namespace_prefix(ctx.namespace());
+    let only_name = ctx.target.name.clone();
+    let send_initial = ctx.query.flag("sendInitialEvents");
+    let bookmarks = ctx.query.flag("allowWatchBookmarks");
+    let rv = ctx.query.get("resourceVersion");
+    let start: Option<i64> = match rv {
+        None | Some("0") => None,
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| Status::bad_request(format!("invalid resource version: {s:?}")))?,
+        ),
+    };
+    let timeout = ctx
+        .query
+        .int("timeoutSeconds")
+        .filter(|t| *t > 0)
+        .map(|t| std::time::Duration::from_secs(t as u64))
+        .unwrap_or(ctx.state.watch_timeout);
+    let matches = {
+        let ns_prefix = ns_prefix.clone();
+        let info = info.clone();
+        let only_name = only_name.clone();
+        move |obj: &Value| -> bool {
+            let key = info.key(meta::namespace(obj), meta::name(obj).unwrap_or(""));
+            key.starts_with(&ns_prefix)
+                && only_name
+                    .as_deref()
+                    .is_none_or(|n| meta::name(obj) == Some(n))
+                && selectors.matches(obj)
+        }
+    };
+
+    // Initial state: a list, when no revision was given (or initial events were asked for).
+    let mut initial = Vec::new();
+    let after = if start.is_none() || send_initial {
+        let page = ctx
+            .state
+            .store
+            .list(&ns_prefix, ListOptions::default())
+            .await
+            .map_err(|e| objects::store_error(e, &info, ""))?;
+        for kv in &page.items {
+            let obj = objects::with_type(objects::decode(kv)?, &info);
+            if matches(&obj) {
+                initial.push(obj);
+            }
+        }
+        page.revision
+    } else {
+        start.unwrap_or(0)
+    };
+
+    let state = ctx.state.clone();
+    let table = ctx.table.clone();
+    let columns: Option<Vec<Value>> = ctx
+        .custom()
+        .map(|c| c.printer_columns)
+        .filter(|c| !c.is_empty());
+    let encode = {
+        let info = info.clone();
+        move |obj: &Value| -> Value {
+            match &table {
+                Some(include) => crate::machinery::to_table(
+                    &info,
+                    columns.as_deref(),
+                    std::slice::from_ref(obj),
+                    include,
+                ),
+                None => obj.clone(),
+            }
+        }
+    };
+    let bookmark = {
+        let info = info.clone();
+        move |rev: i64, end_of_initial: bool| -> bytes::Bytes {
+            let mut m = json!({"resourceVersion": rev.to_string()});
+            if end_of_initial {
+                m["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            }
+            line(
+                "BOOKMARK",
+                &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": m}),
+            )
+        }
+    };
+
+    let subscription = state.watches.subscribe(&info.key_prefix(), after).await;
+    let (tx, rx) = mpsc::channel::<bytes::Bytes>(64);
+    let interval = state.bookmark_interval;
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut changes = match subscription {
+            Ok(c) => c,
+            Err(e) => {
+                let status = watch_failure(&e);
+                let _ = tx.send(line("ERROR", &status.to_json())).await;
+                return;
+            }
+        };
+        for obj in &initial {
+            if tx.send(line("ADDED", &encode(obj))).await.is_err() {
+                return;
+            }
+        }
+        if send_initial && bookmarks {
+            let _ = tx.send(bookmark(after, true)).await;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let mut last = after;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = &mut deadline => break,
+                () = tx.closed() => break,
+                _ = tick.tick(), if bookmarks => {
+                    if tx.send(bookmark(last, false)).await.is_err() {
+                        break;
+                    }
+                }
+                next = changes.next() => match next {
+                    None => break,
+                    Some(Err(e)) => {
+                        if let WatchError::Store(skiff_store::Error::Compacted { .. }) = e {
+                            let _ = tx.send(line("ERROR", &watch_failure(&e).to_json())).await;
+                        }
+                        break;
+                    }
+                    Some(Ok(change)) => {
+                        last = last.max(change.revision);
+                        if let Some(kind) = event_type(&change, &matches) {
+                            let obj = objects::with_type(change.object.clone(), &info);
+                            if tx.send(line(kind, &encode(&obj))).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    }));
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(resp)
+}
+
+/// The `Status` a watch ends with when it cannot go on.
+fn watch_failure(e: &WatchError) -> Status {
+    match e {
+        WatchError::Store(skiff_store::Error::Compacted { requested, oldest }) => {
+            Status::gone(format!("too old resource version: {requested} ({oldest})"))
+        }
+        other => Status::internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(kind: EventKind, obj: Value, prev: Option<Value>) -> Change {
+        Change {
+            kind,
+            revision: 1,
+            object: obj,
+            prev,
+        }
+    }
+
+    #[test]
+    fn updates_moving_objects_across_the_selector_are_added_or_deleted() {
+        let sel = Selectors::parse(Some("app=web"), None).unwrap();
+        let m = move |o: &Value| sel.matches(o);
+        let web = json!({"metadata": {"labels": {"app": "web"}}});
+        let db = json!({"metadata": {"labels": {"app": "db"}}});
+        assert_eq!(
+            event_type(&change(EventKind::Put, web.clone(), None), &m),
+            Some("ADDED")
+        );
+        assert_eq!(
+            event_type(&change(EventKind::Put, web.clone(), Some(web.clone())), &m),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            event_type(&change(EventKind::Put, db.clone(), Some(web.clone())), &m),
+            Some("DELETED")
+        );
+        assert_eq!(
+            event_type(&change(EventKind::Put, web.clone(), Some(db.clone())), &m),
+            Some("ADDED")
+        );
+        assert_eq!(
+            event_type(&change(EventKind::Put, db.clone(), Some(db.clone())), &m),
+            None
+        );
+        assert_eq!(
+            event_type(&change(EventKind::Delete, web, None), &m),
+            Some("DELETED")
+        );
+    }
+}
