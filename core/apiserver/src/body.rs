@@ -32,6 +32,11 @@ pub fn decode(bytes: &[u8], content_type: &str) -> Result<Value, Status> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Status::bad_request("the request body is empty"));
     }
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(Status::unsupported_media_type(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (not {content_type})"
+        )));
+    }
     if is_yaml(content_type) {
         let v: Value = serde_yaml::from_slice(bytes)
             .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}")))?;

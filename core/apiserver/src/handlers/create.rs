@@ -186,6 +186,7 @@ pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
         namespaces::prepare_create(&mut obj);
     }
     admit(ctx, &mut obj)?;
+    let _allocation = crate::services::allocate(ctx, None, &mut obj).await?;
     if crd::is_crd(&info) {
         crd::prepare(&mut obj)?;
     }

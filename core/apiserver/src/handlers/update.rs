@@ -146,6 +146,7 @@ pub async fn commit_update(
         meta::set(&mut new, "generation", generation);
     }
     admit(ctx, &mut new)?;
+    let _allocation = crate::services::allocate(ctx, Some(&old), &mut new).await?;
     if crd::is_crd(&info) {
         crd::prepare(&mut new)?;
     }
