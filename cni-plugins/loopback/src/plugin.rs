@@ -79,6 +79,10 @@ impl Plugin for Loopback {
         })
         .map_err(sys)?
         .map_err(sys)?;
+        // In a chain, loopback changes nothing the result describes: pass it through.
+        if let Some(prev) = args.conf.prev_result()? {
+            return Ok(prev);
+        }
         let ip = |addr: IpAddr, prefix| IpConfig {
             address: IpNet::new(addr, prefix).unwrap_or_default(),
             gateway: None,

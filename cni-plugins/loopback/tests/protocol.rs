@@ -87,3 +87,20 @@ fn version_bad_config_and_unknown_command_follow_the_protocol() {
     );
     assert_eq!(old.out["code"], 1);
 }
+
+#[test]
+fn a_chained_add_passes_the_previous_result_through() {
+    let node = Netns::new();
+    let pod = Netns::new();
+    let mut chained = conf();
+    chained["prevResult"] = json!({
+        "cniVersion": "1.0.0",
+        "interfaces": [{"name": "eth0", "sandbox": pod.path()}],
+        "ips": [{"address": "10.250.0.9/24", "interface": 0}],
+    });
+    let add = call(&node, "ADD", Some(pod.path()), &chained);
+    assert!(add.ok, "{}", add.out);
+    assert!(lo_is_up(&pod));
+    assert_eq!(add.out["ips"][0]["address"], "10.250.0.9/24");
+    assert_eq!(add.out["interfaces"][0]["name"], "eth0");
+}
