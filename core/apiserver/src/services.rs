@@ -98,7 +98,10 @@ async fn used(ctx: &Ctx) -> Result<Used, Status> {
             }
         }
         for port in spec["ports"].as_array().into_iter().flatten() {
-            if let Some(p) = port["nodePort"].as_u64().and_then(|p| u16::try_from(p).ok()) {
+            if let Some(p) = port["nodePort"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+            {
                 used.ports.insert(p);
             }
         }
@@ -403,11 +406,23 @@ mod tests {
         let old = json!({"clusterIP": "10.0.0.20", "clusterIPs": ["10.0.0.20"]});
         let mut omitted = json!({"ports": [{"port": 80}]});
         let mut causes = Vec::new();
-        assign_cluster_ip(&mut omitted, Some(&old), &Used::default(), &ranges(), &mut causes);
+        assign_cluster_ip(
+            &mut omitted,
+            Some(&old),
+            &Used::default(),
+            &ranges(),
+            &mut causes,
+        );
         assert!(causes.is_empty());
         assert_eq!(omitted["clusterIPs"], json!(["10.0.0.20"]));
         let mut changed = json!({"clusterIP": "10.0.0.21"});
-        assign_cluster_ip(&mut changed, Some(&old), &Used::default(), &ranges(), &mut causes);
+        assign_cluster_ip(
+            &mut changed,
+            Some(&old),
+            &Used::default(),
+            &ranges(),
+            &mut causes,
+        );
         assert_eq!(causes[0].field, "spec.clusterIPs[0]");
     }
 
@@ -437,7 +452,13 @@ mod tests {
     fn headless_and_external_name_services_get_no_address() {
         let mut causes = Vec::new();
         let mut headless = json!({"clusterIP": "None"});
-        assign_cluster_ip(&mut headless, None, &Used::default(), &ranges(), &mut causes);
+        assign_cluster_ip(
+            &mut headless,
+            None,
+            &Used::default(),
+            &ranges(),
+            &mut causes,
+        );
         assert_eq!(headless["clusterIPs"], json!(["None"]));
         let mut ext = json!({"type": "ExternalName", "externalName": "example.org"});
         assign_cluster_ip(&mut ext, None, &Used::default(), &ranges(), &mut causes);
