@@ -321,3 +321,13 @@ async fn custom_resources_round_trip_with_printer_columns() {
     let out = c.kubectl(&["get", "websites"]).await;
     assert!(!out.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn get_all_and_explain_work() {
+    let c = Cluster::start().await;
+    c.ok_stdin(&["apply", "-f", "-"], DEPLOYMENT).await;
+    let all = c.ok(&["get", "all"]).await;
+    assert!(all.contains("deployment.apps/web"), "{all}");
+    let explained = c.ok(&["explain", "deployment.spec.replicas"]).await;
+    assert!(explained.contains("replicas"), "{explained}");
+}
