@@ -232,8 +232,26 @@ const BUILTIN: &[Spec] = &[
         ALL,
         &["status", "proxy"],
     ),
-    ("", "v1", "Endpoints", "endpoints", Namespaced, &["ep"], NONE, NONE),
-    ("", "v1", "ConfigMap", "configmaps", Namespaced, &["cm"], NONE, NONE),
+    (
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        Namespaced,
+        &["ep"],
+        NONE,
+        NONE,
+    ),
+    (
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        Namespaced,
+        &["cm"],
+        NONE,
+        NONE,
+    ),
     ("", "v1", "Secret", "secrets", Namespaced, NONE, NONE, NONE),
     (
         "",
@@ -598,7 +616,10 @@ mod tests {
     fn keys_follow_the_etcd_convention() {
         let r = Registry::builtin();
         let pods = r.by_plural("", "v1", "pods").unwrap();
-        assert_eq!(pods.key(Some("default"), "web"), "/registry/core/pods/default/web");
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/core/pods/default/web"
+        );
         assert_eq!(pods.namespace_prefix(Some("a")), "/registry/core/pods/a/");
         assert_eq!(pods.namespace_prefix(None), "/registry/core/pods/");
         let ns = r.by_kind("v1", "Namespace").unwrap();

@@ -64,8 +64,12 @@ impl Status {
 
     /// `pods "web" not found`, as upstream words it.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        Status::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, plural)))
-            .with_details(group, plural, name)
+        Status::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(group, plural)),
+        )
+        .with_details(group, plural, name)
     }
 
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
@@ -200,11 +204,19 @@ mod tests {
             "",
             "Pod",
             "Bad_Name",
-            vec![StatusCause::invalid("metadata.name", "Invalid value: \"Bad_Name\"")],
+            vec![StatusCause::invalid(
+                "metadata.name",
+                "Invalid value: \"Bad_Name\"",
+            )],
         );
         assert_eq!(s.code, 422);
         let j = s.to_json();
         assert_eq!(j["details"]["causes"][0]["field"], "metadata.name");
-        assert!(j["message"].as_str().unwrap().starts_with("Pod \"Bad_Name\" is invalid"));
+        assert!(
+            j["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Pod \"Bad_Name\" is invalid")
+        );
     }
 }
