@@ -6,7 +6,8 @@
 //!
 //! Envelopes: a reconcile reply and every host callback reply is a JSON object, either
 //! `{"ok": <value>}` or `{"error": "<message>"}`. The reconcile `ok` value is `null` (wait for
-//! the next change) or `{"requeue_after": <seconds>}`. Host callback requests:
+//! the next change) or `{"requeue_after": <seconds>}`; a `map` reply's `ok` value is an array
+//! of `{"namespace", "name"}`. Host callback requests:
 //!
 //! | callback        | request JSON                                                  |
 //! |-----------------|---------------------------------------------------------------|
@@ -85,7 +86,11 @@ pub struct PluginV1 {
     pub config: extern "C" fn() -> Buffer,
     /// Reconciles one object: `obj` and `ctx` JSON in, envelope out.
     pub reconcile: extern "C" fn(obj: Bytes, ctx: Bytes, host: *const HostV1) -> Buffer,
-    /// Frees a buffer returned by `config` or `reconcile`.
+    /// Maps an object of a watched kind to primary keys with the named mapping function:
+    /// `function` (UTF-8 name) and `obj` JSON in, envelope out (`ok` is
+    /// `[{"namespace","name"}]`).
+    pub map: extern "C" fn(function: Bytes, obj: Bytes, host: *const HostV1) -> Buffer,
+    /// Frees a buffer returned by `config`, `reconcile` or `map`.
     pub free: extern "C" fn(Buffer),
 }
 

@@ -48,4 +48,16 @@ pub trait Controller: Default + Send + Sync + 'static {
     /// when the primary object is gone. An `Err` is logged, recorded as an Event and retried
     /// with backoff.
     fn reconcile(&self, obj: &Value, ctx: &Context<'_>) -> Result<Action, String>;
+
+    /// Maps an object of a kind listed in `watches` to the primaries to reconcile, as
+    /// `(namespace, name)` pairs; `function` is the `map` name the watch declared.
+    fn map(
+        &self,
+        function: &str,
+        obj: &Value,
+        host: &Host<'_>,
+    ) -> Result<Vec<(String, String)>, String> {
+        let _ = (obj, host);
+        Err(format!("no mapping function {function}"))
+    }
 }

@@ -72,6 +72,32 @@ pub fn reconcile<C: Controller>(
     envelope(result)
 }
 
+/// The `map` entry.
+// Only ever called through the ABI by a host that lends valid pointers for the call.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
+pub fn map<C: Controller>(
+    controller: impl FnOnce() -> &'static C,
+    function: Bytes,
+    obj: Bytes,
+    host: *const HostV1,
+) -> Buffer {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the host lends the bytes and the callback table for this call only.
+        let (function, obj, table) = unsafe { (function.as_slice(), obj.as_slice(), &*host) };
+        let function = String::from_utf8_lossy(function);
+        let obj: Value =
+            serde_json::from_slice(obj).map_err(|e| format!("bad object json: {e}"))?;
+        let keys = controller().map(&function, &obj, &Host::new(table))?;
+        Ok(Value::Array(
+            keys.into_iter()
+                .map(|(namespace, name)| json!({ "namespace": namespace, "name": name }))
+                .collect(),
+        ))
+    }))
+    .unwrap_or_else(|payload| Err(format!("plugin panicked: {}", panic_message(&*payload))));
+    envelope(result)
+}
+
 /// Frees a buffer this library handed out.
 pub extern "C" fn free(buffer: Buffer) {
     Buffer::free(buffer)
@@ -105,10 +131,18 @@ macro_rules! export_controller {
             ) -> $crate::abi::Buffer {
                 $crate::export::reconcile(instance, obj, ctx, host)
             }
+            extern "C" fn map(
+                function: $crate::abi::Bytes,
+                obj: $crate::abi::Bytes,
+                host: *const $crate::abi::HostV1,
+            ) -> $crate::abi::Buffer {
+                $crate::export::map(instance, function, obj, host)
+            }
             static ENTRY: $crate::abi::PluginV1 = $crate::abi::PluginV1 {
                 abi_version: $crate::abi::ABI_VERSION,
                 config,
                 reconcile,
+                map,
                 free: $crate::export::free,
             };
             &ENTRY

@@ -1,0 +1,261 @@
+//! Shared informer caches: one list + watch per kind, shared by every controller, feeding
+//! subscribers with changes.
+//!
+//! The kube-runtime `watcher` does the list, the watch, resuming from the last
+//! resourceVersion on reconnect and relisting on 410 Gone; this module keeps the objects as
+//! JSON (what scripts and plugins read) and fans events out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::{KindRef, ObjectKey};
+use crate::resources::Resources;
+
+/// Why a cache could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kind did not finish its initial list in time (not served, or the server is down).
+    #[error("cache of {kind} is not synced after {waited:?}")]
+    NotSynced {
+        /// The kind.
+        kind: KindRef,
+        /// How long the reader waited.
+        waited: Duration,
+    },
+}
+
+/// A change seen by an informer.
+#[derive(Debug, Clone)]
+pub enum CacheEvent {
+    /// Added or modified (also every object again after a relist).
+    Applied(Arc<Value>),
+    /// Deleted (its last known state).
+    Deleted(Arc<Value>),
+}
+
+impl CacheEvent {
+    /// The object the event is about.
+    pub fn object(&self) -> &Arc<Value> {
+        match self {
+            CacheEvent::Applied(obj) | CacheEvent::Deleted(obj) => obj,
+        }
+    }
+}
+
+type Subscriber = Arc<dyn Fn(&CacheEvent) + Send + Sync>;
+
+/// The cache of one kind.
+pub struct Informer {
+    kind: KindRef,
+    objects: RwLock<BTreeMap<ObjectKey, Arc<Value>>>,
+    ready: watch::Sender<bool>,
+    subscribers: RwLock<Vec<(u64, Subscriber)>>,
+    next_id: AtomicU64,
+}
+
+impl Informer {
+    fn new(kind: KindRef) -> Self {
+        Informer {
+            kind,
+            objects: RwLock::new(BTreeMap::new()),
+            ready: watch::channel(false).0,
+            subscribers: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The kind cached.
+    pub fn kind(&self) -> &KindRef {
+        &self.kind
+    }
+
+    /// Waits until the first list has been loaded.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), Error> {
+        let mut ready = self.ready.subscribe();
+        match tokio::time::timeout(timeout, ready.wait_for(|ready| *ready)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::NotSynced {
+                kind: self.kind.clone(),
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// Whether the first list has been loaded.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// One object.
+    pub fn get(&self, key: &ObjectKey) -> Option<Arc<Value>> {
+        self.objects.read().unwrap().get(key).cloned()
+    }
+
+    /// Every object of a namespace (`""` = all).
+    pub fn list(&self, namespace: &str) -> Vec<Arc<Value>> {
+        let objects = self.objects.read().unwrap();
+        objects
+            .iter()
+            .filter(|(key, _)| namespace.is_empty() || key.namespace == namespace)
+            .map(|(_, obj)| obj.clone())
+            .collect()
+    }
+
+    /// Calls `subscriber` for every later change; returns an id for [`Informer::unsubscribe`].
+    pub fn subscribe(&self, subscriber: impl Fn(&CacheEvent) + Send + Sync + 'static) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.subscribers
+            .write()
+            .unwrap()
+            .push((id, Arc::new(subscriber)));
+        id
+    }
+
+    /// Stops calling a subscriber.
+    pub fn unsubscribe(&self, id: u64) {
+        self.subscribers
+            .write()
+            .unwrap()
+            .retain(|(sid, _)| *sid != id);
+    }
+
+    fn dispatch(&self, event: CacheEvent) {
+        let subscribers: Vec<Subscriber> = self
+            .subscribers
+            .read()
+            .unwrap()
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
+        for subscriber in subscribers {
+            subscriber(&event);
+        }
+    }
+
+    fn normalize(&self, obj: kube::api::DynamicObject) -> Arc<Value> {
+        let mut value = serde_json::to_value(obj).unwrap_or(Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            // List items may come without their type; scripts expect it on every object.
+            map.entry("apiVersion")
+                .or_insert_with(|| Value::String(self.kind.api_version.clone()));
+            map.entry("kind")
+                .or_insert_with(|| Value::String(self.kind.kind.clone()));
+        }
+        Arc::new(value)
+    }
+
+    fn apply(&self, obj: Arc<Value>) {
+        self.objects
+            .write()
+            .unwrap()
+            .insert(ObjectKey::of(&obj), obj.clone());
+        self.dispatch(CacheEvent::Applied(obj));
+    }
+
+    fn delete(&self, obj: Arc<Value>) {
+        self.objects.write().unwrap().remove(&ObjectKey::of(&obj));
+        self.dispatch(CacheEvent::Deleted(obj));
+    }
+
+    /// Replaces the whole content after a (re)list; objects that vanished are deletions.
+    fn replace(&self, fresh: BTreeMap<ObjectKey, Arc<Value>>) {
+        let old = std::mem::replace(&mut *self.objects.write().unwrap(), fresh.clone());
+        for (key, obj) in old {
+            if !fresh.contains_key(&key) {
+                self.dispatch(CacheEvent::Deleted(obj));
+            }
+        }
+        for obj in fresh.into_values() {
+            self.dispatch(CacheEvent::Applied(obj));
+        }
+        self.ready.send_replace(true);
+    }
+
+    async fn run(self: Arc<Self>, resources: Arc<Resources>, cancel: CancellationToken) {
+        let resolved = loop {
+            match resources.resolve(&self.kind).await {
+                Ok(resolved) => break resolved,
+                Err(error) => {
+                    tracing::debug!(kind = %self.kind, %error, "kind not served yet, retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        let api = resources.api(&resolved, "");
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        let mut buffer: Option<BTreeMap<ObjectKey, Arc<Value>>> = None;
+        loop {
+            let event = tokio::select! {
+                _ = cancel.cancelled() => return,
+                event = stream.next() => event,
+            };
+            match event {
+                None => return,
+                Some(Err(error)) => {
+                    tracing::warn!(kind = %self.kind, %error, "watch failed, retrying");
+                }
+                Some(Ok(event)) => match event {
+                    watcher::Event::Init => buffer = Some(BTreeMap::new()),
+                    watcher::Event::InitApply(obj) => {
+                        let obj = self.normalize(obj);
+                        buffer
+                            .get_or_insert_with(BTreeMap::new)
+                            .insert(ObjectKey::of(&obj), obj);
+                    }
+                    watcher::Event::InitDone => self.replace(buffer.take().unwrap_or_default()),
+                    watcher::Event::Apply(obj) => self.apply(self.normalize(obj)),
+                    watcher::Event::Delete(obj) => self.delete(self.normalize(obj)),
+                },
+            }
+        }
+    }
+}
+
+/// All informers of a host, started on first use.
+pub struct Caches {
+    resources: Arc<Resources>,
+    informers: Mutex<HashMap<KindRef, Arc<Informer>>>,
+    cancel: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Caches {
+    /// Caches over `resources`; informers stop when `cancel` fires.
+    pub fn new(resources: Arc<Resources>, cancel: CancellationToken) -> Self {
+        Caches {
+            resources,
+            informers: Mutex::new(HashMap::new()),
+            cancel,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// The informer of `kind`, started if it is not running yet.
+    pub fn informer(&self, kind: &KindRef) -> Arc<Informer> {
+        let mut informers = self.informers.lock().unwrap();
+        if let Some(informer) = informers.get(kind) {
+            return informer.clone();
+        }
+        let informer = Arc::new(Informer::new(kind.clone()));
+        informers.insert(kind.clone(), informer.clone());
+        self.runtime.spawn(
+            informer
+                .clone()
+                .run(self.resources.clone(), self.cancel.clone()),
+        );
+        informer
+    }
+}
