@@ -18,6 +18,8 @@ mod pod_info;
 mod preemption;
 mod queue;
 mod resources;
+#[cfg(test)]
+mod scale_tests;
 mod scheduler;
 mod writer;
 

@@ -106,11 +106,18 @@ impl Queue {
             .push(Reverse((q.ready_at, self.generation, key.to_string())));
     }
 
-    /// Adds a new pending pod, or refreshes the object of one already queued (it keeps its
-    /// place and backoff).
+    /// Adds a new pending pod, or refreshes the object of one already queued: it keeps its
+    /// place and backoff, except that an unschedulable pod whose spec or labels changed is
+    /// tried again (the change may make it fit).
     pub fn upsert(&mut self, info: Arc<PodInfo>, now: Instant) {
         if let Some(q) = self.pods.get_mut(&info.key) {
+            let changed = q.info.pod.spec != info.pod.spec || q.info.labels != info.labels;
+            let waiting = q.place == Place::Unschedulable;
             q.info = info;
+            if changed && waiting {
+                let key = q.info.key.clone();
+                self.move_one(&key, now);
+            }
             return;
         }
         let key = info.key.clone();
@@ -287,6 +294,20 @@ mod tests {
         q.move_all(now + Duration::from_secs(1));
         assert!(q.pop(now + Duration::from_millis(1999)).is_none());
         assert!(q.pop(now + Duration::from_secs(2)).is_some());
+    }
+
+    #[test]
+    fn changing_an_unschedulable_pod_retries_it_but_status_updates_do_not() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        q.upsert(pod("p", 0, "2024-01-01T00:00:00Z"), now);
+        q.pop(now);
+        q.failed("default/p", true, now);
+        let later = now + Duration::from_secs(2);
+        q.upsert(pod("p", 0, "2024-01-01T00:00:00Z"), later);
+        assert!(q.pop(later).is_none());
+        q.upsert(pod("p", 5, "2024-01-01T00:00:00Z"), later);
+        assert!(q.pop(later).is_some());
     }
 
     #[test]
