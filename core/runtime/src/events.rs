@@ -65,7 +65,12 @@ impl EventRecorder {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let event = Event {
             metadata: ObjectMeta {
-                generate_name: Some(format!("{}.", involved.name.as_deref().unwrap_or("object"))),
+                // Named like upstream's recorder: the object's name and the time in hex.
+                name: Some(format!(
+                    "{}.{:x}",
+                    involved.name.as_deref().unwrap_or("object"),
+                    k8s_openapi::jiff::Timestamp::now().as_nanosecond()
+                )),
                 namespace: Some(namespace.clone()),
                 ..Default::default()
             },

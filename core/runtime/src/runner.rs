@@ -258,7 +258,7 @@ impl Runner {
                                     if let Err(error) =
                                         cluster.event(&obj, "Warning", "ReconcileError", &message)
                                     {
-                                        tracing::debug!(%error, "could not record the reconcile error");
+                                        tracing::debug!(error = ?error, "could not record the reconcile error");
                                     }
                                 });
                             }
