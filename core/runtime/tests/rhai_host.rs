@@ -435,11 +435,11 @@ fn reconcile(obj, ctx) { if obj.deleted != true { patch("example.skiff.dev/v1", 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let site = websites(&api.client, "default").get("quiet").await.unwrap();
     assert!(
-        site.metadata
+        !site
+            .metadata
             .labels
             .unwrap_or_default()
-            .get("seen")
-            .is_none()
+            .contains_key("seen")
     );
     let infos = host.controllers();
     let labeler = infos.iter().find(|i| i.name == "labeler").unwrap();
