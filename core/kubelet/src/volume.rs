@@ -1,0 +1,290 @@
+//! Pod volumes: emptyDir, hostPath, configMap, secret, downwardAPI and projected built in;
+//! everything else (CSI) through a [`VolumePlugin`].
+
+pub mod atomic;
+pub mod projection;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Pod, Volume};
+
+use crate::pod::downward::Facts;
+use crate::pod::env::NodeResources;
+use crate::pod::objects::Objects;
+
+/// Errors preparing or removing volumes (the pod waits in `ContainerCreating`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("volume {volume}: {message}")]
+    Invalid { volume: String, message: String },
+    #[error("volume {volume}: failed to project files")]
+    Projection {
+        volume: String,
+        #[source]
+        source: projection::Error,
+    },
+    #[error("volume {volume}: io error on {path}")]
+    Io {
+        volume: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("volume {volume}: mount failed")]
+    Mount {
+        volume: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("volume {volume}: no plugin handles this volume type")]
+    Unsupported { volume: String },
+    #[error("volume {volume}: plugin failed: {message}")]
+    Plugin { volume: String, message: String },
+}
+
+/// What a volume plugin gets to prepare a volume.
+pub struct VolumeContext<'a> {
+    pub pod: &'a Pod,
+    /// The volume's directory in the pod dir (`<pod dir>/volumes/<name>`).
+    pub dir: PathBuf,
+    pub objects: &'a dyn Objects,
+    pub facts: &'a Facts,
+    pub node: NodeResources,
+}
+
+/// A volume type the kubelet does not know itself (CSI, ...). Calls are idempotent: `set_up`
+/// runs on every sync of a pod and must be cheap when nothing changed.
+#[async_trait]
+pub trait VolumePlugin: Send + Sync {
+    /// Whether this plugin serves `volume`.
+    fn handles(&self, volume: &Volume) -> bool;
+    /// Makes the volume ready; returns the host path bind-mounted into containers.
+    async fn set_up(&self, ctx: &VolumeContext<'_>, volume: &Volume) -> Result<PathBuf, Error>;
+    /// Undoes `set_up` for a pod that is gone (`dir` as in the context).
+    async fn tear_down(&self, pod_uid: &str, volume: &str, dir: &Path) -> Result<(), Error>;
+}
+
+/// The plugins a kubelet consults, in order, for volume types it does not know.
+#[derive(Clone, Default)]
+pub struct VolumePlugins(pub Vec<Arc<dyn VolumePlugin>>);
+
+impl std::fmt::Debug for VolumePlugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VolumePlugins({})", self.0.len())
+    }
+}
+
+fn io(volume: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let volume = volume.to_string();
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        volume,
+        path,
+        source,
+    }
+}
+
+/// The host paths of a pod's volumes by name.
+pub type Prepared = BTreeMap<String, PathBuf>;
+
+fn is_mount_point(path: &Path) -> bool {
+    let shown = path.to_string_lossy();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(shown.as_ref()))
+}
+
+fn host_path(
+    name: &str,
+    hp: &k8s_openapi::api::core::v1::HostPathVolumeSource,
+) -> Result<PathBuf, Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = PathBuf::from(&hp.path);
+    let kind = hp.type_.as_deref().unwrap_or("");
+    let meta = std::fs::metadata(&path);
+    let invalid = |message: String| Error::Invalid {
+        volume: name.into(),
+        message,
+    };
+    match kind {
+        "" => {}
+        "DirectoryOrCreate" => {
+            if meta.is_err() {
+                std::fs::create_dir_all(&path).map_err(io(name, &path))?;
+            } else if !meta.as_ref().is_ok_and(|m| m.is_dir()) {
+                return Err(invalid(format!(
+                    "hostPath type check failed: {} is not a directory",
+                    hp.path
+                )));
+            }
+        }
+        "FileOrCreate" => {
+            if meta.is_err() {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io(name, parent))?;
+                }
+                std::fs::write(&path, b"").map_err(io(name, &path))?;
+            } else if !meta.as_ref().is_ok_and(|m| m.is_file()) {
+                return Err(invalid(format!(
+                    "hostPath type check failed: {} is not a file",
+                    hp.path
+                )));
+            }
+        }
+        other => {
+            let meta = meta.map_err(|_| {
+                invalid(format!(
+                    "hostPath type check failed: {} does not exist",
+                    hp.path
+                ))
+            })?;
+            let t = meta.file_type();
+            let ok = match other {
+                "Directory" => t.is_dir(),
+                "File" => t.is_file(),
+                "Socket" => t.is_socket(),
+                "CharDevice" => t.is_char_device(),
+                "BlockDevice" => t.is_block_device(),
+                _ => return Err(invalid(format!("unknown hostPath type {other:?}"))),
+            };
+            if !ok {
+                return Err(invalid(format!(
+                    "hostPath type check failed: {} is not a {other}",
+                    hp.path
+                )));
+            }
+        }
+    }
+    Ok(path)
+}
+
+/// Prepares (or refreshes) every volume of `pod` under `pod_dir/volumes`.
+pub async fn set_up_all(
+    pod: &Pod,
+    pod_dir: &Path,
+    objects: &dyn Objects,
+    facts: &Facts,
+    node: NodeResources,
+    plugins: &VolumePlugins,
+) -> Result<Prepared, Error> {
+    let mut prepared = Prepared::new();
+    let volumes: Vec<Volume> = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
+    for volume in &volumes {
+        let name = volume.name.as_str();
+        let dir = pod_dir.join("volumes").join(name);
+        let path = if let Some(ed) = &volume.empty_dir {
+            std::fs::create_dir_all(&dir).map_err(io(name, &dir))?;
+            if ed.medium.as_deref() == Some("Memory") && !is_mount_point(&dir) {
+                let size = ed
+                    .size_limit
+                    .as_ref()
+                    .and_then(|q| skiff_api::validation::Quantity::parse(&q.0).ok())
+                    .map(|q| format!("size={}", q.value()));
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    &dir,
+                    Some("tmpfs"),
+                    nix::mount::MsFlags::empty(),
+                    size.as_deref(),
+                )
+                .map_err(|source| Error::Mount {
+                    volume: name.into(),
+                    source,
+                })?;
+            }
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                .map_err(io(name, &dir))?;
+            dir
+        } else if let Some(hp) = &volume.host_path {
+            host_path(name, hp)?
+        } else if volume.config_map.is_some()
+            || volume.secret.is_some()
+            || volume.downward_api.is_some()
+            || volume.projected.is_some()
+        {
+            let files = projection::files(volume, pod, objects, facts, node)
+                .await
+                .map_err(|source| Error::Projection {
+                    volume: name.into(),
+                    source,
+                })?;
+            if let Some(files) = files {
+                atomic::write(&dir, &files).map_err(|source| Error::Projection {
+                    volume: name.into(),
+                    source: projection::Error::Write(source),
+                })?;
+            } else {
+                std::fs::create_dir_all(&dir).map_err(io(name, &dir))?;
+            }
+            dir
+        } else {
+            let plugin = plugins
+                .0
+                .iter()
+                .find(|p| p.handles(volume))
+                .ok_or_else(|| Error::Unsupported {
+                    volume: name.into(),
+                })?;
+            let ctx = VolumeContext {
+                pod,
+                dir,
+                objects,
+                facts,
+                node,
+            };
+            plugin.set_up(&ctx, volume).await?
+        };
+        prepared.insert(name.to_string(), path);
+    }
+    Ok(prepared)
+}
+
+/// Removes the volumes of a pod that is gone: plugin tear-down, tmpfs unmounts, then the
+/// pod's volume directory (host paths are never touched).
+pub async fn tear_down_all(
+    pod_uid: &str,
+    pod: Option<&Pod>,
+    pod_dir: &Path,
+    plugins: &VolumePlugins,
+) -> Result<(), Error> {
+    let root = pod_dir.join("volumes");
+    let volumes: Vec<Volume> = pod
+        .and_then(|p| p.spec.as_ref())
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
+    for volume in &volumes {
+        let builtin = volume.empty_dir.is_some()
+            || volume.host_path.is_some()
+            || volume.config_map.is_some()
+            || volume.secret.is_some()
+            || volume.downward_api.is_some()
+            || volume.projected.is_some();
+        if builtin {
+            continue;
+        }
+        if let Some(plugin) = plugins.0.iter().find(|p| p.handles(volume)) {
+            plugin
+                .tear_down(pod_uid, &volume.name, &root.join(&volume.name))
+                .await?;
+        }
+    }
+    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if is_mount_point(&path) {
+            let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    match std::fs::remove_dir_all(&root) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("*", &root)(e)),
+    }
+}
