@@ -1,0 +1,3 @@
+//! `skiff-ingress`: routes HTTP(S) by Ingress rules to the pods behind Services.
+
+fn main() {}

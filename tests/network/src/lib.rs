@@ -1,0 +1,1 @@
+//! Helpers for the network tests: an API server, network namespaces on a bridge, tiny servers.
