@@ -380,10 +380,6 @@ impl Cluster {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let owner_uid = owner["metadata"]["uid"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
         let mut kinds: Vec<KindRef> = self.owns.clone();
         let mut wanted = std::collections::BTreeSet::new();
         let mut result = Vec::new();
@@ -419,11 +415,11 @@ impl Cluster {
                                 target: Self::target(&kind, &namespace, &name),
                                 source,
                             })?;
-                        self.update_child(to_value(current), &child, &owner_uid)?
+                        self.update_child(to_value(current), &child, owner)?
                     }
                     Err(error) => return Err(error),
                 },
-                Some(existing) => self.update_child(existing, &child, &owner_uid)?,
+                Some(existing) => self.update_child(existing, &child, owner)?,
             };
             result.push(obj);
         }
@@ -452,8 +448,9 @@ impl Cluster {
         &self,
         existing: Value,
         desired: &Value,
-        owner_uid: &str,
+        owner: &Value,
     ) -> Result<Value, Error> {
+        let owner_uid = owner["metadata"]["uid"].as_str().unwrap_or_default();
         if let Some(reference) = controller_of(&existing)
             && reference["uid"].as_str() != Some(owner_uid)
         {
@@ -465,13 +462,19 @@ impl Cluster {
                 reference["name"].as_str().unwrap_or_default(),
             )));
         }
-        if contains(&existing, desired) {
+        // Keep the child's other ownerReferences: the desired list is the existing one with
+        // our controller reference set.
+        let references = with_owner(
+            json!({ "metadata": { "ownerReferences": existing["metadata"]["ownerReferences"] } }),
+            owner,
+        )?;
+        let mut desired = desired.clone();
+        desired["metadata"]["ownerReferences"] = references["metadata"]["ownerReferences"].clone();
+        if contains(&existing, &desired) {
             return Ok(existing);
         }
         let mut merged = existing;
-        json_patch::merge(&mut merged, desired);
-        // ownerReferences is a list: merge replaced it with the desired one, which is the
-        // existing one plus our reference (see `with_owner`).
+        json_patch::merge(&mut merged, &desired);
         self.update(&merged)
     }
 }
