@@ -42,6 +42,8 @@ enum Command {
     Delete(commands::delete::Args),
     /// Create a resource from command-line arguments.
     Create(commands::create::Args),
+    /// List the controllers a running `skiff up` has loaded.
+    Controllers(commands::controllers::Args),
     /// List the resource types the server serves.
     ApiResources(commands::api_resources::Args),
     /// Print the client and server versions.
@@ -88,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Describe(args) => commands::describe::run(&ctx, args).await,
         Command::Delete(args) => commands::delete::run(&ctx, args).await,
         Command::Create(args) => commands::create::run(&ctx, args).await,
+        Command::Controllers(args) => commands::controllers::run(&ctx, args).await,
         Command::ApiResources(args) => commands::api_resources::run(&ctx, args).await,
         Command::Version(args) => commands::version::run(&ctx, args).await,
     }

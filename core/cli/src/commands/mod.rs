@@ -2,6 +2,7 @@
 
 pub mod api_resources;
 pub mod apply;
+pub mod controllers;
 pub mod create;
 pub mod delete;
 pub mod describe;
