@@ -1,0 +1,426 @@
+//! Garbage collection, namespace deletion, node lifecycle and endpoints driven by the
+//! built-in scripts.
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, PostParams, PropagationPolicy};
+use serde_json::{Value, json};
+use skiff_controller_tests::cluster::TestCluster;
+use skiff_controller_tests::sim_node::SimNodes;
+use skiff_controller_tests::wait::{self, api, api_all, is_deleting, is_ready, until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn create_config_map(cluster: &TestCluster, name: &str, owner: Option<&Value>) -> Value {
+    let configmaps = api(&cluster.client, "default", "v1", "ConfigMap", "configmaps");
+    let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}, "data": {"k": "v"}});
+    if let Some(owner) = owner {
+        obj["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"], "blockOwnerDeletion": true,
+        }]);
+    }
+    let created = configmaps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(obj).expect("object"),
+        )
+        .await
+        .expect("config map created");
+    serde_json::to_value(created).expect("json")
+}
+
+fn replicaset(name: &str, replicas: u32) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: {name}, namespace: default}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - name: main
+        image: busybox
+        ports: [{{name: http, containerPort: 8080}}]
+"#
+    )
+}
+
+async fn pods_of(cluster: &TestCluster, namespace: &str, selector: &str) -> Vec<Value> {
+    let pods = api(&cluster.client, namespace, "v1", "Pod", "pods");
+    pods.list(&kube::api::ListParams::default().labels(selector))
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .map(|p| serde_json::to_value(p).expect("json"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn garbage_collector_cascades_in_background_and_foreground_and_orphans_on_request() {
+    let cluster = TestCluster::start("replicaset,garbage-collector").await;
+    let _nodes = SimNodes::start(cluster.client.clone(), &["gc-node"]).await;
+    let configmaps = api(&cluster.client, "default", "v1", "ConfigMap", "configmaps");
+
+    // Background: the dependent goes after its owner.
+    let owner = create_config_map(&cluster, "owner", None).await;
+    create_config_map(&cluster, "dependent", Some(&owner)).await;
+    create_config_map(&cluster, "bystander", None).await;
+    configmaps
+        .delete(
+            "owner",
+            &DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("owner deleted");
+    until("the dependent collected", WAIT, || async {
+        wait::get(&configmaps, "dependent")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        wait::get(&configmaps, "bystander").await.is_some(),
+        "objects without owners stay"
+    );
+
+    // Foreground: the pods go first, then the set.
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("front", 2)))
+        .await;
+    until("two pods", WAIT, || async {
+        (pods_of(&cluster, "default", "app=front").await.len() == 2).then_some(())
+    })
+    .await;
+    let sets = api(
+        &cluster.client,
+        "default",
+        "apps/v1",
+        "ReplicaSet",
+        "replicasets",
+    );
+    sets.delete(
+        "front",
+        &DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("foreground delete");
+    let held = wait::get(&sets, "front").await;
+    if let Some(held) = held {
+        assert!(is_deleting(&held));
+        assert!(
+            held["metadata"]["finalizers"]
+                .as_array()
+                .expect("finalizers")
+                .contains(&json!("foregroundDeletion"))
+        );
+    }
+    until("the set and its pods gone", WAIT, || async {
+        let pods = pods_of(&cluster, "default", "app=front").await;
+        (pods.is_empty() && wait::get(&sets, "front").await.is_none()).then_some(())
+    })
+    .await;
+
+    // Orphan: the set goes, its pods stay without the reference.
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("keep", 2)))
+        .await;
+    until("two pods", WAIT, || async {
+        (pods_of(&cluster, "default", "app=keep").await.len() == 2).then_some(())
+    })
+    .await;
+    cluster
+        .kubectl_ok(&["delete", "rs", "keep", "--cascade=orphan"], None)
+        .await;
+    until("the set gone and its pods orphaned", WAIT, || async {
+        let pods = pods_of(&cluster, "default", "app=keep").await;
+        let orphaned = pods.len() == 2
+            && pods.iter().all(|p| {
+                !is_deleting(p)
+                    && p["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_none_or(|r| r.is_empty())
+            });
+        (orphaned && wait::get(&sets, "keep").await.is_none()).then_some(())
+    })
+    .await;
+    // And they stay.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pods_of(&cluster, "default", "app=keep").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_namespace_empties_it_and_removes_it() {
+    let cluster = TestCluster::start("namespace,replicaset,garbage-collector,serviceaccount").await;
+    let _nodes = SimNodes::start(cluster.client.clone(), &["ns-node"]).await;
+    cluster
+        .kubectl_ok(&["create", "namespace", "doomed"], None)
+        .await;
+    until("the default service account", WAIT, || async {
+        let accounts = api(
+            &cluster.client,
+            "doomed",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+        );
+        wait::get(&accounts, "default").await.map(|_| ())
+    })
+    .await;
+    cluster
+        .kubectl_ok(
+            &[
+                "-n",
+                "doomed",
+                "create",
+                "configmap",
+                "settings",
+                "--from-literal=a=b",
+            ],
+            None,
+        )
+        .await;
+    let rs = replicaset("app", 2).replace("namespace: default", "namespace: doomed");
+    cluster.kubectl_ok(&["apply", "-f", "-"], Some(&rs)).await;
+    until("pods in the namespace", WAIT, || async {
+        (pods_of(&cluster, "doomed", "app=app").await.len() == 2).then_some(())
+    })
+    .await;
+
+    cluster
+        .kubectl_ok(&["delete", "namespace", "doomed", "--wait=false"], None)
+        .await;
+    let phase = cluster
+        .kubectl(
+            &[
+                "get",
+                "namespace",
+                "doomed",
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+            None,
+        )
+        .await;
+    if phase.status.success() {
+        assert_eq!(String::from_utf8_lossy(&phase.stdout), "Terminating");
+    }
+    let namespaces = api_all(&cluster.client, "v1", "Namespace", "namespaces");
+    until("the namespace gone", WAIT, || async {
+        wait::get(&namespaces, "doomed")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let leftover = cluster
+        .kubectl_ok(
+            &[
+                "get",
+                "pods,configmaps,replicasets",
+                "-n",
+                "doomed",
+                "-o",
+                "name",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(leftover.trim(), "", "nothing is left in the namespace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pods_of_a_node_whose_lease_goes_stale_are_evicted_and_replaced() {
+    let cluster = TestCluster::start("replicaset,node-lifecycle").await;
+    let settings = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "skiff-node-lifecycle", "namespace": "kube-system"},
+        "data": {"nodeMonitorGracePeriodSeconds": "3", "defaultTolerationSeconds": "2"},
+    });
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&settings.to_string()))
+        .await;
+    let nodes = SimNodes::start(cluster.client.clone(), &["failing-node"]).await;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("moved", 2)))
+        .await;
+    until("two ready pods on the first node", WAIT, || async {
+        let pods = pods_of(&cluster, "default", "app=moved").await;
+        (pods.len() == 2
+            && pods
+                .iter()
+                .all(|p| is_ready(p) && p["spec"]["nodeName"] == "failing-node"))
+        .then_some(())
+    })
+    .await;
+    nodes.add_node("healthy-node").await;
+    nodes.stop_heartbeat("failing-node");
+
+    let node_api = api_all(&cluster.client, "v1", "Node", "nodes");
+    until("the node unreachable and tainted", WAIT, || async {
+        let node = wait::get(&node_api, "failing-node").await?;
+        let ready = wait::condition(&node, "Ready")?;
+        let taints = node["spec"]["taints"].as_array()?;
+        let tainted = taints
+            .iter()
+            .any(|t| t["key"] == "node.kubernetes.io/unreachable" && t["effect"] == "NoExecute");
+        (ready["status"] == "Unknown" && tainted).then_some(())
+    })
+    .await;
+    until("the pods replaced on the healthy node", WAIT, || async {
+        let pods = pods_of(&cluster, "default", "app=moved").await;
+        let live: Vec<&Value> = pods.iter().filter(|p| !is_deleting(p)).collect();
+        let evicted = pods
+            .iter()
+            .filter(|p| is_deleting(p) && p["spec"]["nodeName"] == "failing-node")
+            .count();
+        let moved = live.len() == 2
+            && live
+                .iter()
+                .all(|p| is_ready(p) && p["spec"]["nodeName"] == "healthy-node");
+        (moved && evicted == 2).then_some(())
+    })
+    .await;
+    let healthy = wait::get(&node_api, "healthy-node").await.expect("node");
+    assert!(
+        healthy["spec"]["taints"]
+            .as_array()
+            .is_none_or(|t| t.is_empty()),
+        "a node with a fresh lease keeps no unreachable taint"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn endpoints_list_the_ready_pod_ips_of_a_service() {
+    let cluster = TestCluster::start("replicaset,endpoints,endpointslice").await;
+    let _nodes = SimNodes::start(cluster.client.clone(), &["ep-node"]).await;
+    let rs = replicaset("web", 2).replace("labels: {app: web}", "labels: {app: web, tier: front}");
+    cluster.kubectl_ok(&["apply", "-f", "-"], Some(&rs)).await;
+    let service = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {tier: front}
+  ports: [{name: http, port: 80, targetPort: http}]
+"#;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(service))
+        .await;
+    let pods = until("two ready pods", WAIT, || async {
+        let pods = pods_of(&cluster, "default", "app=web").await;
+        (pods.len() == 2 && pods.iter().all(is_ready)).then_some(pods)
+    })
+    .await;
+    let mut ips: Vec<String> = pods
+        .iter()
+        .map(|p| p["status"]["podIP"].as_str().expect("pod IP").to_string())
+        .collect();
+    ips.sort();
+    let endpoints = api(&cluster.client, "default", "v1", "Endpoints", "endpoints");
+    until(
+        "endpoints with the pod IPs and the resolved port",
+        WAIT,
+        || async {
+            let ep = wait::get(&endpoints, "web").await?;
+            let subset = &ep["subsets"][0];
+            let mut listed: Vec<String> = subset["addresses"]
+                .as_array()?
+                .iter()
+                .map(|a| a["ip"].as_str().unwrap_or_default().to_string())
+                .collect();
+            listed.sort();
+            let refs_ok = subset["addresses"]
+                .as_array()?
+                .iter()
+                .all(|a| a["targetRef"]["kind"] == "Pod");
+            (listed == ips && subset["ports"][0]["port"] == 8080 && refs_ok).then_some(())
+        },
+    )
+    .await;
+    let out = cluster
+        .kubectl_ok(
+            &[
+                "get",
+                "endpoints",
+                "web",
+                "-o",
+                "jsonpath={.subsets[0].addresses[*].ip}",
+            ],
+            None,
+        )
+        .await;
+    let mut shown: Vec<&str> = out.split_whitespace().collect();
+    shown.sort();
+    assert_eq!(shown, ips.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let slices = api(
+        &cluster.client,
+        "default",
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        "endpointslices",
+    );
+    until("an endpoint slice with both pods ready", WAIT, || async {
+        let list = wait::list(&slices).await;
+        let slice = list
+            .iter()
+            .find(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "web")?;
+        let endpoints = slice["endpoints"].as_array()?;
+        let mut listed: Vec<String> = endpoints
+            .iter()
+            .map(|e| e["addresses"][0].as_str().unwrap_or_default().to_string())
+            .collect();
+        listed.sort();
+        let ready = endpoints.iter().all(|e| e["conditions"]["ready"] == true);
+        (listed == ips
+            && ready
+            && slice["ports"][0]["port"] == 8080
+            && slice["addressType"] == "IPv4")
+            .then_some(())
+    })
+    .await;
+
+    // A pod that is not ready is listed apart.
+    let not_ready = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: warming
+  namespace: default
+  labels: {tier: front}
+  annotations: {sim.skiff.io/never-ready: "true"}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    ports: [{name: http, containerPort: 9090}]
+"#;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(not_ready))
+        .await;
+    until("the unready pod in notReadyAddresses", WAIT, || async {
+        let ep = wait::get(&endpoints, "web").await?;
+        let subsets = ep["subsets"].as_array()?;
+        let listed = subsets.iter().any(|s| {
+            s["notReadyAddresses"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|a| a["targetRef"]["name"] == "warming"))
+                && s["ports"][0]["port"] == 9090
+        });
+        listed.then_some(())
+    })
+    .await;
+}
