@@ -13,6 +13,7 @@ mod body;
 mod config;
 mod crd;
 mod discovery;
+mod disruption;
 mod handlers;
 mod kubeconfig;
 mod machinery;

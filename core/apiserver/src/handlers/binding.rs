@@ -91,6 +91,7 @@ pub async fn evict(ctx: Ctx, body: Body, content_type: &str) -> Result<Response,
         ctx.name(),
     )
     .await?;
+    crate::disruption::check_eviction(&ctx.state, &pod).await?;
     let d = &eviction["deleteOptions"];
     let opts = DeleteOptions {
         grace: d["gracePeriodSeconds"].as_i64(),
