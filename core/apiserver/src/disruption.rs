@@ -70,7 +70,7 @@ pub async fn check_eviction(state: &ApiState, pod: &Value) -> Result<(), Status>
     } else {
         0
     };
-    if healthy - 1 >= desired_healthy {
+    if healthy > desired_healthy {
         return Ok(());
     }
     let name = budget["metadata"]["name"].as_str().unwrap_or_default();

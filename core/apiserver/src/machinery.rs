@@ -76,6 +76,11 @@ fn describe(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// The selector and pod labels a Job gets from its uid (unless it sets `manualSelector`).
+pub fn job_selector(obj: &mut Value, uid: &str) {
+    skiff_api::defaults::job_selector(obj, uid)
+}
+
 pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     patch::json_patch(target, patch).map_err(|e| describe(&e))
 }

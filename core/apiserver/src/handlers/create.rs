@@ -175,8 +175,13 @@ pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
     ] {
         meta::remove(&mut obj, f);
     }
-    meta::set(&mut obj, "uid", uuid::Uuid::new_v4().to_string());
+    let uid = uuid::Uuid::new_v4().to_string();
+    meta::set(&mut obj, "uid", uid.as_str());
     meta::set(&mut obj, "creationTimestamp", meta::now());
+    if info.group == "batch" && info.plural == "jobs" {
+        // Jobs select their pods by the Job's own uid, which only exists from here on.
+        machinery::job_selector(&mut obj, &uid);
+    }
     let custom = ctx.custom().is_some();
     if custom || obj.get("spec").is_some() {
         meta::set(&mut obj, "generation", 1);
