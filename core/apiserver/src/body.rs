@@ -32,7 +32,24 @@ pub fn decode(bytes: &[u8], content_type: &str) -> Result<Value, Status> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Status::bad_request("the request body is empty"));
     }
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    // Typed Go clients (kubectl create/run/expose/drain) send protobuf; the prefix is also
+    // sniffed because some callers pass a fixed content type (DELETE bodies).
+    if content_type.contains("protobuf") || skiff_api::protobuf::is_protobuf(bytes) {
+        return skiff_api::protobuf::decode(bytes).map_err(|e| {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message = format!("{message}: {s}");
+                source = s.source();
+            }
+            if e.is_unknown_kind() {
+                Status::unsupported_media_type(message)
+            } else {
+                Status::bad_request(format!("error decoding protobuf: {message}"))
+            }
+        });
+    }
+    if content_type.contains("cbor") {
         return Err(Status::unsupported_media_type(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (not {content_type})"
         )));

@@ -715,6 +715,49 @@ fn crd_schemas_read_with_their_either_or_forms() {
 }
 
 #[test]
+fn an_autoscaling_v1_autoscaler_reads_as_kubectl_autoscale_sends_it() {
+    use k8s_pb::api::autoscaling::v1 as hpa;
+    let autoscaler = hpa::HorizontalPodAutoscaler {
+        metadata: metadata("web", "default"),
+        spec: Some(hpa::HorizontalPodAutoscalerSpec {
+            scale_target_ref: Some(hpa::CrossVersionObjectReference {
+                kind: Some("Deployment".into()),
+                name: Some("web".into()),
+                api_version: Some("apps/v1".into()),
+            }),
+            min_replicas: Some(1),
+            max_replicas: Some(4),
+            target_cpu_utilization_percentage: Some(60),
+        }),
+        status: Some(hpa::HorizontalPodAutoscalerStatus {
+            current_replicas: Some(0),
+            desired_replicas: Some(0),
+            ..Default::default()
+        }),
+    };
+    let decoded = decode(&body(
+        "autoscaling/v1",
+        "HorizontalPodAutoscaler",
+        &autoscaler,
+    ))
+    .unwrap();
+    let want = json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "default", "generation": 0},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"},
+            "minReplicas": 1,
+            "maxReplicas": 4,
+            "targetCPUUtilizationPercentage": 60
+        },
+        "status": {"currentReplicas": 0, "desiredReplicas": 0}
+    });
+    assert_same(&decoded, &want);
+    assert_api_json::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler>(&decoded);
+}
+
+#[test]
 fn list_wrappers_read_as_bare_lists() {
     let review = k8s_pb::api::authorization::v1::SubjectAccessReview {
         metadata: metadata("", ""),
