@@ -27,6 +27,12 @@ impl TestCluster {
     /// Starts a server on a free loopback port over a fresh data dir, and a host running the
     /// built-in controllers selected by `enable` (`*`, `replicaset,deployment`, ...).
     pub async fn start(enable: &str) -> TestCluster {
+        TestCluster::start_with(enable, &[]).await
+    }
+
+    /// Like [`TestCluster::start`], also loading the controllers in `extra_dirs` (user
+    /// directories, as `skiff up --controllers-dir`).
+    pub async fn start_with(enable: &str, extra_dirs: &[PathBuf]) -> TestCluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -42,7 +48,9 @@ impl TestCluster {
         let host = Host::start(
             client.clone(),
             HostConfig {
-                controller_dirs: vec![builtin_dir()],
+                controller_dirs: std::iter::once(builtin_dir())
+                    .chain(extra_dirs.iter().cloned())
+                    .collect(),
                 enable: EnableList::parse(enable),
                 hot_reload: false,
                 ..HostConfig::default()
