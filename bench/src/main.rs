@@ -1,0 +1,53 @@
+//! `skiff-bench SCENARIO`: runs one benchmark scenario and prints one JSON object per result.
+//!
+//! Every figure comes with a baseline measured in the same run (the same operation on the
+//! layer below), so results are read as ratios: machines are noisy, ratios less so.
+
+mod report;
+mod scenarios;
+mod stats;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skiff-bench",
+    about = "Benchmarks for skiff, one scenario per run"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand, Debug)]
+enum Scenario {
+    /// API server create/get/list/watch beside the bare store.
+    Api(scenarios::api::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.scenario {
+            Scenario::Api(args) => scenarios::api::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `api`: create, get, list and watch delivery through the API server (HTTPS, kube-rs client),
+//! each beside the same operation on the bare embedded store in the same run.
+
+use crate::report::Figure;
+use crate::stats::percentile_ms;
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt, stream};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use skiff_store::{ListOptions, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Objects created (and then listed).
+    #[arg(long, default_value_t = 1000)]
+    pub objects: usize,
+    /// Concurrent writers for the create phase.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Sequential GETs timed.
+    #[arg(long, default_value_t = 1000)]
+    pub gets: usize,
+    /// Full lists of all objects timed.
+    #[arg(long, default_value_t = 20)]
+    pub lists: usize,
+    /// Writes whose watch delivery is timed.
+    #[arg(long, default_value_t = 300)]
+    pub watch_events: usize,
+}
+
+/// The figures of one layer (store or API).
+struct Layer {
+    create_per_s: f64,
+    get_p99_ms: f64,
+    list_p99_ms: f64,
+    watch_p99_ms: f64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let store_dir = tempfile::tempdir()?;
+    let store = skiff_store::open("embedded", store_dir.path()).await?;
+    let base = measure_store(store, &args).await?;
+
+    let api_dir = tempfile::tempdir()?;
+    let mut config = skiff_apiserver::Config::new(api_dir.path());
+    config.listen = "127.0.0.1:0".parse()?;
+    let server = skiff_apiserver::start(config)
+        .await
+        .context("cannot start the API server")?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig_path())?;
+    let client_config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = kube::Client::try_from(client_config)?;
+    let api = measure_api(client, &args).await?;
+    server.shutdown().await;
+
+    let figures = [
+        (
+            "create_per_s",
+            api.create_per_s,
+            "store_create_per_s",
+            base.create_per_s,
+            "ops/s",
+        ),
+        (
+            "get_p99_ms",
+            api.get_p99_ms,
+            "store_get_p99_ms",
+            base.get_p99_ms,
+            "ms",
+        ),
+        (
+            "list_p99_ms",
+            api.list_p99_ms,
+            "store_list_p99_ms",
+            base.list_p99_ms,
+            "ms",
+        ),
+        (
+            "watch_delivery_p99_ms",
+            api.watch_p99_ms,
+            "store_watch_delivery_p99_ms",
+            base.watch_p99_ms,
+            "ms",
+        ),
+    ];
+    for (metric, value, baseline_metric, baseline, unit) in figures {
+        Figure {
+            bench: "api",
+            metric,
+            value,
+            unit,
+            baseline: Some((baseline_metric, baseline)),
+        }
+        .print();
+    }
+    Ok(())
+}
+
+fn config_map(name: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some("bench".into()),
+            labels: Some(BTreeMap::from([("app".to_string(), "bench".to_string())])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([("settings".to_string(), "x".repeat(200))])),
+        ..Default::default()
+    }
+}
+
+async fn measure_store(store: Arc<dyn Store>, args: &Args) -> anyhow::Result<Layer> {
+    let key = |i: usize| format!("/registry/core/configmaps/bench/cm-{i:05}");
+    let value = |i: usize| serde_json::to_vec(&config_map(&format!("cm-{i:05}")));
+
+    let started = Instant::now();
+    stream::iter(0..args.objects)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .create(&key(i), value(i)?)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let create_per_s = args.objects as f64 / started.elapsed().as_secs_f64();
+
+    let mut gets = Vec::with_capacity(args.gets);
+    for i in 0..args.gets {
+        let t = Instant::now();
+        store
+            .get(&key(i % args.objects))
+            .await?
+            .context("a created key is missing")?;
+        gets.push(t.elapsed());
+    }
+
+    let mut lists = Vec::with_capacity(args.lists);
+    for _ in 0..args.lists {
+        let t = Instant::now();
+        let page = store
+            .list("/registry/core/configmaps/bench/", ListOptions::default())
+            .await?;
+        // The API server decodes what it lists; so does the baseline, to compare like with like.
+        for kv in &page.items {
+            let _: serde_json::Value = serde_json::from_slice(&kv.value)?;
+        }
+        lists.push(t.elapsed());
+    }
+
+    let from = store.current_revision().await?;
+    let mut watch = store
+        .watch("/registry/core/configmaps/watch/", from)
+        .await?;
+    let mut delivery = Vec::with_capacity(args.watch_events);
+    for i in 0..args.watch_events {
+        let t = Instant::now();
+        let k = format!("/registry/core/configmaps/watch/w-{i:05}");
+        store.create(&k, value(i)?).await?;
+        let event = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .context("watch event not delivered")?
+            .context("watch ended")??;
+        anyhow::ensure!(
+            event.kv.key == k,
+            "watch delivered {} for {k}",
+            event.kv.key
+        );
+        delivery.push(t.elapsed());
+    }
+
+    Ok(Layer {
+        create_per_s,
+        get_p99_ms: percentile_ms(&mut gets, 99.0),
+        list_p99_ms: percentile_ms(&mut lists, 99.0),
+        watch_p99_ms: percentile_ms(&mut delivery, 99.0),
+    })
+}
+
+async fn measure_api(client: kube::Client, args: &Args) -> anyhow::Result<Layer> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some("bench".into());
+    namespaces.create(&PostParams::default(), &ns).await?;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "bench");
+
+    let started = Instant::now();
+    stream::iter(0..args.objects)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &config_map(&format!("cm-{i:05}")))
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let create_per_s = args.objects as f64 / started.elapsed().as_secs_f64();
+
+    let mut gets = Vec::with_capacity(args.gets);
+    for i in 0..args.gets {
+        let t = Instant::now();
+        api.get(&format!("cm-{:05}", i % args.objects)).await?;
+        gets.push(t.elapsed());
+    }
+
+    let mut lists = Vec::with_capacity(args.lists);
+    for _ in 0..args.lists {
+        let t = Instant::now();
+        let list = api.list(&ListParams::default().labels("app=bench")).await?;
+        anyhow::ensure!(
+            list.items.len() == args.objects,
+            "list returned {} objects",
+            list.items.len()
+        );
+        lists.push(t.elapsed());
+    }
+
+    // Watch delivery: the time from sending a create to the watcher seeing it.
+    let rv = api
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let mut watch = api
+        .watch(&WatchParams::default().labels("bench=watch"), &rv)
+        .await?
+        .boxed();
+    let mut delivery = Vec::with_capacity(args.watch_events);
+    for i in 0..args.watch_events {
+        let name = format!("w-{i:05}");
+        let mut cm = config_map(&name);
+        cm.metadata
+            .labels
+            .get_or_insert_default()
+            .insert("bench".into(), "watch".into());
+        let t = Instant::now();
+        api.create(&PostParams::default(), &cm).await?;
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), watch.next())
+                .await
+                .context("watch event not delivered")?
+                .context("watch ended")??;
+            if let WatchEvent::Added(obj) = event
+                && obj.metadata.name.as_deref() == Some(name.as_str())
+            {
+                delivery.push(t.elapsed());
+                break;
+            }
+        }
+    }
+
+    Ok(Layer {
+        create_per_s,
+        get_p99_ms: percentile_ms(&mut gets, 99.0),
+        list_p99_ms: percentile_ms(&mut lists, 99.0),
+        watch_p99_ms: percentile_ms(&mut delivery, 99.0),
+    })
+}
