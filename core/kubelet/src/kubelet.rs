@@ -150,7 +150,8 @@ impl Kubelet {
         });
         let existing = ctx.runtime.list().await.map_err(Error::Runtime)?;
         let events = source.subscribe(&ctx.config.node_name);
-        let main = tokio::spawn(run(ctx.clone(), events, existing));
+        // The source lives as long as the agent's loop (dropping it ends its watch).
+        let main = tokio::spawn(run(ctx.clone(), source, events, existing));
         Ok(KubeletHandle {
             ctx,
             main,
@@ -165,6 +166,7 @@ fn uid_of(pod: &Pod) -> String {
 
 async fn run(
     ctx: Arc<NodeContext>,
+    _source: Arc<dyn PodSource>,
     mut events: mpsc::UnboundedReceiver<PodEvent>,
     existing: Vec<ContainerStatus>,
 ) {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
@@ -133,6 +133,13 @@ async fn session(
                 break;
             }
         }
+        // A normal closure (1000): kubectl reports a close without a status as an error.
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: "".into(),
+            })))
+            .await;
         let _ = sink.close().await;
     });
     let session = match runtime.exec(&id, exec).await {
