@@ -229,7 +229,7 @@ async fn node_ports_and_load_balancer_addresses_answer() {
     cluster.create(slice("lb", &ips)).await;
     let _table = Table("skiff-t-np".into());
     let mut config = config("skiff-t-np");
-    config.load_balancer_pool = Some(format!("10.232.1.0/28").parse().unwrap());
+    config.load_balancer_pool = Some("10.232.1.0/28".parse().unwrap());
     let proxy = Proxy::start(client.clone(), config).await.unwrap();
 
     let node_url = format!("http://{}:{node_port}/", net.gateway());
