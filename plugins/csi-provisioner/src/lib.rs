@@ -4,7 +4,9 @@
 //! volume from the driver's CreateVolume (`volumeBindingMode: Immediate` at once,
 //! `WaitForFirstConsumer` once the scheduler annotated the claim with
 //! `volume.kubernetes.io/selected-node`) and a PersistentVolume pre-bound to the claim through
-//! `claimRef`; the `pv-binder` script then completes the binding. A Released PV of this
+//! `claimRef`; the `pv-binder` script then completes the binding. Only claims the binder
+//! handed over (annotation `volume.kubernetes.io/storage-provisioner` naming the driver, set
+//! when no existing volume fits) are provisioned, so a static bind never races a new volume. A Released PV of this
 //! driver with reclaim policy `Delete` gets DeleteVolume, then is removed: the binder leaves
 //! such PVs (annotated `pv.kubernetes.io/provisioned-by`) to the provisioner, and the
 //! `external-provisioner.volume.kubernetes.io/finalizer` keeps a PV deleted by hand until its
@@ -26,6 +28,8 @@ use settings::Settings;
 pub const SELECTED_NODE: &str = "volume.kubernetes.io/selected-node";
 /// Annotation naming the provisioner expected to serve a claim (upstream's name).
 pub const STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner";
+/// The older name of [`STORAGE_PROVISIONER`], still set by upstream.
+pub const BETA_STORAGE_PROVISIONER: &str = "volume.beta.kubernetes.io/storage-provisioner";
 /// How soon a failed CreateVolume is tried again.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -152,6 +156,14 @@ impl CsiProvisioner {
     ) -> Result<Action, String> {
         let spec = &claim["spec"];
         if !text(&spec["volumeName"]).is_empty() || text(&claim["status"]["phase"]) == "Bound" {
+            return Ok(Action::Wait);
+        }
+        // The binder names the provisioner on the claim once no existing volume fits, as
+        // upstream's PV controller does; provisioning before that could race a static bind.
+        let annotations = &claim["metadata"]["annotations"];
+        if text(&annotations[STORAGE_PROVISIONER]) != settings.driver
+            && text(&annotations[BETA_STORAGE_PROVISIONER]) != settings.driver
+        {
             return Ok(Action::Wait);
         }
         let class_name = text(&spec["storageClassName"]);

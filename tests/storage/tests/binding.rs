@@ -304,3 +304,39 @@ async fn a_claim_in_use_by_a_pod_is_kept_until_the_pod_is_gone() {
     .await;
     wait_phase(&cluster, &["pv", "pv-used"], "Released").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bound_volume_is_kept_until_its_claim_is_gone() {
+    let cluster = TestCluster::start().await;
+    cluster
+        .apply(&volume("pv-held", "1Gi", "", "Retain", json!({})))
+        .await;
+    cluster.apply(&claim("holder", "1Gi", "").to_string()).await;
+    wait_phase(&cluster, &["pvc", "holder", "-n", "default"], "Bound").await;
+    wait_phase(&cluster, &["pv", "pv-held"], "Bound").await;
+    cluster
+        .kubectl_ok(&["delete", "pv", "pv-held", "--wait=false"], None)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pv = cluster
+        .get_json(&["pv", "pv-held"])
+        .await
+        .expect("bound volume kept");
+    assert!(pv["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(
+        pv["metadata"]["finalizers"],
+        json!(["kubernetes.io/pv-protection"])
+    );
+
+    cluster
+        .kubectl_ok(&["delete", "pvc", "holder", "-n", "default"], None)
+        .await;
+    eventually("volume gone after its claim", WAIT, || async {
+        cluster
+            .get_json(&["pv", "pv-held"])
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}

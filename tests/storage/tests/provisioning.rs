@@ -243,3 +243,41 @@ async fn a_driver_that_cannot_be_reached_gives_a_provisioning_failed_event() {
         DRIVER
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_existing_volume_of_the_class_is_bound_instead_of_provisioning_one() {
+    let (cluster, driver) = setup("Delete").await;
+    let pv = json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": "pv-static"},
+        "spec": {
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "csi", "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": "/tmp/pv-static"},
+        },
+    });
+    cluster.apply(&pv.to_string()).await;
+    eventually("static volume available", WAIT, || async {
+        let pv = cluster.get_json(&["pv", "pv-static"]).await?;
+        (pv["status"]["phase"] == "Available").then_some(())
+    })
+    .await;
+    cluster
+        .apply(&claim("prefers-static", "csi").to_string())
+        .await;
+    let pvc = bound_claim(&cluster, "prefers-static").await;
+    assert_eq!(pvc["spec"]["volumeName"], "pv-static");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pvs = cluster.get_json(&["pv"]).await.unwrap();
+    let names: Vec<&str> = pvs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pv| pv["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pv-static"]);
+    let volumes = std::fs::read_dir(driver.volume_dir("x").parent().unwrap())
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(volumes, 0, "the driver created a volume nobody needs");
+}
