@@ -1,44 +1,33 @@
-//! Byte quantities in the Kubernetes notation (`1Gi`, `500M`, `1e9`), both ways.
-//!
-//! Written by hand: k8s-openapi's `Quantity` is only a string, and the plugin needs byte
-//! counts for CSI's `CapacityRange` and back.
+//! Byte quantities in the Kubernetes notation (`1Gi`, `500M`, `1e9`), both ways: parsing is
+//! skiff-api's exact quantity arithmetic; printing picks the largest binary unit.
+
+use skiff_api::validation::Quantity;
 
 /// Why a quantity could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("quantity {0:?} is not a number of bytes")]
-    Invalid(String),
+    #[error("quantity {text:?} is not a number of bytes")]
+    Invalid {
+        text: String,
+        #[source]
+        source: Option<skiff_api::validation::quantity::Error>,
+    },
 }
-
-const SUFFIXES: &[(&str, f64)] = &[
-    ("Ki", 1024.0),
-    ("Mi", 1_048_576.0),
-    ("Gi", 1_073_741_824.0),
-    ("Ti", 1_099_511_627_776.0),
-    ("Pi", 1_125_899_906_842_624.0),
-    ("Ei", 1_152_921_504_606_846_976.0),
-    ("k", 1e3),
-    ("M", 1e6),
-    ("G", 1e9),
-    ("T", 1e12),
-    ("P", 1e15),
-    ("E", 1e18),
-    ("m", 1e-3),
-];
 
 /// Bytes in a quantity, rounded up to a whole byte.
 pub fn parse_bytes(text: &str) -> Result<i64, Error> {
-    let text = text.trim();
-    let invalid = || Error::Invalid(text.to_string());
-    let (number, factor) = SUFFIXES
-        .iter()
-        .find_map(|(suffix, factor)| text.strip_suffix(suffix).map(|n| (n, *factor)))
-        .unwrap_or((text, 1.0));
-    let value: f64 = number.parse().map_err(|_| invalid())?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(invalid());
+    let quantity = Quantity::parse(text).map_err(|source| Error::Invalid {
+        text: text.to_string(),
+        source: Some(source),
+    })?;
+    let bytes = quantity.bytes();
+    if bytes < 0 {
+        return Err(Error::Invalid {
+            text: text.to_string(),
+            source: None,
+        });
     }
-    Ok((value * factor).ceil() as i64)
+    Ok(bytes)
 }
 
 /// A byte count in the largest binary unit that divides it (`1Gi`, `1536Mi`, `1000`).
