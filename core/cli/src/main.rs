@@ -3,6 +3,7 @@
 mod client;
 mod commands;
 mod manifest;
+mod node;
 mod printer;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run an all-in-one cluster in the foreground.
@@ -46,6 +49,8 @@ enum Command {
     Controllers(commands::controllers::Args),
     /// List the resource types the server serves.
     ApiResources(commands::api_resources::Args),
+    /// Import images into the node's containerd.
+    Image(commands::image::Args),
     /// Print the client and server versions.
     Version(commands::version::Args),
 }
@@ -92,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Create(args) => commands::create::run(&ctx, args).await,
         Command::Controllers(args) => commands::controllers::run(&ctx, args).await,
         Command::ApiResources(args) => commands::api_resources::run(&ctx, args).await,
+        Command::Image(args) => commands::image::run(args).await,
         Command::Version(args) => commands::version::run(&ctx, args).await,
     }
 }

@@ -16,7 +16,16 @@ struct Cluster {
 impl Cluster {
     fn start(dir: &Path) -> Cluster {
         let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            // The node (containerd, CNI, proxy) is covered by tests/e2e; these tests need
+            // only the control plane.
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--disable",
+                "kubelet,proxy",
+                "--data-dir",
+            ])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -7,5 +7,6 @@ pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod image;
 pub mod up;
 pub mod version;

@@ -1,9 +1,11 @@
 //! `skiff up`: the all-in-one cluster in the foreground — store, API server, the controller
-//! host with the built-in controllers, and the scheduler.
+//! host with the built-in controllers, the scheduler, and a node (containerd, CNI, kubelet,
+//! service proxy and cluster DNS), plus any number of simulated nodes.
 
 use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_controllers.rs"));
@@ -40,9 +42,33 @@ pub struct Args {
     /// Directory of Rhai scheduler filter/score plugins.
     #[arg(long)]
     pub scheduler_plugins_dir: Option<PathBuf>,
-    /// Components not to start: any of `controllers`, `scheduler`.
+    /// Components not to start: any of `controllers`, `scheduler`, `kubelet`, `proxy`.
     #[arg(long, value_delimiter = ',')]
     pub disable: Vec<String>,
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Pod addresses of this node; the first one is the bridge's and the gateway's.
+    #[arg(long, default_value = "10.88.0.0/16")]
+    pub pod_cidr: ipnet::Ipv4Net,
+    /// Service cluster IPs; the first is `kubernetes`, the tenth the cluster DNS.
+    #[arg(long, default_value = "10.96.0.0/16")]
+    pub service_cidr: ipnet::Ipv4Net,
+    /// Node ports, as `FIRST-LAST`.
+    #[arg(long, default_value = "30000-32767")]
+    pub node_port_range: String,
+    /// Addresses handed to LoadBalancer services (reachable on this machine).
+    #[arg(long, default_value = "10.89.0.0/24")]
+    pub load_balancer_pool: ipnet::Ipv4Net,
+    /// Name of the pod bridge.
+    #[arg(long, default_value = "skiff0")]
+    pub bridge: String,
+    /// Use this containerd instead of starting a private one.
+    #[arg(long)]
+    pub containerd_socket: Option<PathBuf>,
+    /// Also run this many simulated nodes (`sim-0` …), whose pods run on a simulated runtime.
+    #[arg(long, default_value_t = 0)]
+    pub sim_nodes: usize,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -50,8 +76,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     for name in &args.disable {
         anyhow::ensure!(
-            matches!(name.as_str(), "controllers" | "scheduler"),
-            "unknown component {name:?} in --disable (known: controllers, scheduler)"
+            matches!(
+                name.as_str(),
+                "controllers" | "scheduler" | "kubelet" | "proxy"
+            ),
+            "unknown component {name:?} in --disable (known: controllers, scheduler, kubelet, proxy)"
         );
     }
     let enabled = |c: &str| !args.disable.iter().any(|d| d == c);
@@ -59,9 +88,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = skiff_store::open(&args.store, &args.data_dir)
         .await
         .with_context(|| format!("cannot open store {}", args.store))?;
+    let (first_port, last_port) = args
+        .node_port_range
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+        .filter(|(a, b)| a <= b)
+        .context("invalid --node-port-range: expected FIRST-LAST, e.g. 30000-32767")?;
+    skiff_apiserver::set_service_ranges(skiff_apiserver::ServiceRanges {
+        cidr: ipnet::IpNet::V4(args.service_cidr),
+        node_ports: first_port..=last_port,
+    });
+    // Pod logs and exec are served by the nodes' kubelets; they register here once started.
+    let router = Arc::new(skiff_kubelet::streaming::StreamingRouter::default());
     let mut config = skiff_apiserver::Config::new(args.data_dir.clone());
     config.listen = args.listen;
     config.store = Some(store);
+    config.streaming = Some(router.clone());
     let server = skiff_apiserver::start(config)
         .await
         .context("cannot start the API server")?;
@@ -109,6 +151,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
 
+    let node_name = match &args.node_name {
+        Some(n) => n.clone(),
+        None => host_name(),
+    };
+    let local = if enabled("kubelet") {
+        ensure_dns_service(&client, args.service_cidr).await?;
+        let settings = crate::node::NodeSettings {
+            name: node_name,
+            data_dir: args.data_dir.clone(),
+            pod_cidr: args.pod_cidr,
+            service_cidr: args.service_cidr,
+            bridge: args.bridge.clone(),
+            containerd_socket: args.containerd_socket.clone(),
+            load_balancer_pool: Some(args.load_balancer_pool),
+            proxy: enabled("proxy"),
+        };
+        Some(crate::node::start_local(client.clone(), &router, &settings).await?)
+    } else {
+        None
+    };
+    let simulated =
+        crate::node::start_simulated(client.clone(), &router, &args.data_dir, args.sim_nodes)
+            .await?;
+
     println!(
         "skiff is up: API server at https://{}; use it with: kubectl --kubeconfig {}",
         server.local_addr(),
@@ -116,6 +182,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    for node in simulated {
+        node.stop().await;
+    }
+    if let Some(node) = local {
+        node.stop().await;
+    }
     if let Some(s) = scheduler {
         s.shutdown().await;
     }
@@ -129,6 +201,45 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     server.shutdown().await;
     Ok(())
+}
+
+/// `kube-system/kube-dns`: the cluster DNS's service address, which pods use as their
+/// nameserver (the proxy sends it to the DNS server on the node).
+async fn ensure_dns_service(
+    client: &kube::Client,
+    service_cidr: ipnet::Ipv4Net,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{Api, Patch, PatchParams};
+    let ip = crate::node::dns_service_ip(service_cidr).to_string();
+    let body = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+            "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+        "spec": {"clusterIP": ip, "ports": [
+            {"name": "dns", "port": 53, "protocol": "UDP"},
+            {"name": "dns-tcp", "port": 53, "protocol": "TCP"}
+        ]}
+    });
+    let api: Api<Service> = Api::namespaced(client.clone(), "kube-system");
+    if api.get_opt("kube-dns").await?.is_none() {
+        api.patch(
+            "kube-dns",
+            &PatchParams::apply("skiff-up"),
+            &Patch::Apply(&body),
+        )
+        .await
+        .context("cannot create the kube-dns service")?;
+    }
+    Ok(())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "skiff".into())
 }
 
 /// A client with the admin credentials `skiff up` wrote for itself.
