@@ -53,9 +53,11 @@ impl Cluster {
 
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(self.kubeconfig()).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
             .await
             .unwrap();
+        // Tests assert the server's first answer: no client-side retries of 429/503.
+        config.default_retry = false;
         kube::Client::try_from(config).unwrap()
     }
 

@@ -34,6 +34,9 @@ fn parse(name: &str) -> Result<Reference, Error> {
 }
 
 fn client(reference: &Reference) -> Client {
+    // The registry client's TLS stack takes the process-wide rustls provider; skiff uses ring
+    // everywhere. Installing fails harmlessly when a provider is already in place.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let protocol = if is_plain_http(reference.resolve_registry()) {
         ClientProtocol::Http
     } else {
