@@ -111,7 +111,40 @@ fn precondition_failed(ctx: &Ctx, what: &str, want: &str, have: &str) -> Status 
 
 /// Deletes `obj` (read at `rev`) or, when finalizers or a grace period hold it, marks it
 /// for deletion. Returns the object as it now is (or was, when gone).
+/// Deletes (or marks for deletion) an object. Writers racing with the delete (a controller
+/// updating status while finalizers are added) make the store write conflict; like upstream,
+/// the delete is then retried on the current object unless the caller pinned a
+/// resourceVersion.
 pub async fn delete_object(
+    ctx: &Ctx,
+    mut obj: Value,
+    mut rev: Revision,
+    opts: &DeleteOptions,
+) -> Result<Value, Status> {
+    let mut attempts = 0;
+    loop {
+        match delete_once(ctx, obj, rev, opts).await {
+            Err(status)
+                if status.code == 409
+                    && status.reason == "Conflict"
+                    && opts.resource_version.is_none()
+                    && attempts < 5 =>
+            {
+                attempts += 1;
+                (obj, rev) = objects::get(
+                    ctx.state.store.as_ref(),
+                    ctx.info(),
+                    ctx.namespace(),
+                    ctx.name(),
+                )
+                .await?;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn delete_once(
     ctx: &Ctx,
     obj: Value,
     rev: Revision,
