@@ -154,7 +154,7 @@ pub fn cron_next(schedule: &str, after: f64) -> Result<f64, Error> {
 }
 
 /// Resolves an int-or-percent (`3`, `"3"`, `"25%"`) against `total`, rounding a percentage up
-/// or down (maxSurge rounds up, maxUnavailable down).
+/// or down, as the caller asks (surge-style limits round up, availability-style limits down).
 pub fn int_or_percent(value: &Value, total: i64, round_up: bool) -> Result<i64, Error> {
     match value {
         Value::Number(n) => n.as_i64().ok_or_else(|| Error::IntOrPercent(n.to_string())),
