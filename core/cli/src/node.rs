@@ -95,6 +95,10 @@ pub async fn start_local(
     let proxy = if settings.proxy {
         let mut config = skiff_proxy::ProxyConfig::new(settings.name.clone());
         config.load_balancer_pool = settings.load_balancer_pool;
+        // One table per pod bridge, so several clusters on one machine keep their own rules.
+        if settings.bridge != "skiff0" {
+            config.table = format!("skiff-proxy-{}", settings.bridge);
+        }
         config.dns = Some(skiff_proxy::DnsConfig::new(
             dns_ip,
             SocketAddr::from((gateway, 53)),
