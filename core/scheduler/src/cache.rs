@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Node;
 use crate::affinity_term::NamespaceLabels;
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
+use crate::volumes::Volumes;
 
 #[derive(Debug)]
 struct Placed {
@@ -28,6 +29,8 @@ pub struct Cache {
     /// Pending pods that preemption nominated for a node, by node.
     nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     pub namespaces: NamespaceLabels,
+    /// Claims, volumes and classes, for volume placement.
+    pub volumes: Volumes,
 }
 
 impl Cache {

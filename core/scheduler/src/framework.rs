@@ -10,7 +10,7 @@ use crate::cache::Cache;
 use crate::node_info::NodeInfo;
 use crate::plugins::{
     fit, inter_pod_affinity, node_affinity, node_name, node_ports, node_unschedulable,
-    owner_spread, taint_toleration, topology_spread,
+    owner_spread, taint_toleration, topology_spread, volume_binding,
 };
 use crate::pod_info::PodInfo;
 
@@ -87,6 +87,9 @@ pub struct FitError {
     pub reasons: BTreeMap<String, usize>,
     /// Node name → whether preemption could help there.
     pub nodes: Vec<(String, bool)>,
+    /// Why the pod fits no node before any node was examined (a missing claim, say); it
+    /// replaces the per-node reasons in the message, as upstream.
+    pub prefilter: Option<String>,
 }
 
 impl FitError {
@@ -98,7 +101,10 @@ impl FitError {
             return NO_NODES.to_string();
         }
         let mut msg = format!("0/{} nodes are available:", self.num_nodes);
-        msg.push_str(&format!(" {}.", histogram(&self.reasons)));
+        match &self.prefilter {
+            Some(p) => msg.push_str(&format!(" {p}.")),
+            None => msg.push_str(&format!(" {}.", histogram(&self.reasons))),
+        }
         if let Some(p) = postfilter {
             msg.push_str(&format!(" {p}."));
         }
@@ -119,16 +125,26 @@ pub struct Cycle<'a> {
     pub pod: &'a PodInfo,
     affinity: Option<inter_pod_affinity::State>,
     spread: Option<topology_spread::State>,
+    volumes: Option<volume_binding::State>,
 }
 
 impl<'a> Cycle<'a> {
-    pub fn new(pod: &'a PodInfo, cache: &Cache) -> Cycle<'a> {
-        Cycle {
+    /// Resolves what the filters need once; `Err` says why the pod fits no node at all.
+    pub fn new(pod: &'a PodInfo, cache: &Cache) -> Result<Cycle<'a>, String> {
+        Ok(Cycle {
             pod,
+            volumes: volume_binding::prefilter(pod, cache)?,
             affinity: inter_pod_affinity::prefilter(pod, cache),
             spread: topology_spread::prefilter(pod, cache),
-        }
+        })
     }
+}
+
+/// Where a pod goes, and what its volumes need done before it is bound there.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub node: String,
+    pub volumes: Vec<volume_binding::Action>,
 }
 
 /// The filters and scores, and the rotating start of the node sample.
@@ -191,6 +207,9 @@ impl Framework {
         if let Some(s) = &cycle.affinity {
             inter_pod_affinity::filter(s, pod, node)?;
         }
+        if let Some(s) = &cycle.volumes {
+            volume_binding::filter(s, node)?;
+        }
         for p in &self.plugins {
             p.filter(pod, node)?;
         }
@@ -198,7 +217,7 @@ impl Framework {
     }
 
     /// Picks a node for `pod`, or says why none fits.
-    pub fn schedule(&mut self, pod: &PodInfo, cache: &Cache) -> Result<String, FitError> {
+    pub fn schedule(&mut self, pod: &PodInfo, cache: &Cache) -> Result<Placement, FitError> {
         let nodes = cache.nodes();
         let total = nodes.len();
         let mut err = FitError {
@@ -208,7 +227,14 @@ impl Framework {
         if total == 0 {
             return Err(err);
         }
-        let cycle = Cycle::new(pod, cache);
+        let cycle = match Cycle::new(pod, cache) {
+            Ok(c) => c,
+            Err(reason) => {
+                err.nodes = nodes.iter().map(|n| (n.name.clone(), false)).collect();
+                err.prefilter = Some(reason);
+                return Err(err);
+            }
+        };
         let want = self.nodes_to_find(total);
         let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(want.min(total));
         let start = self.next_start % total;
@@ -232,15 +258,24 @@ impl Framework {
             }
         }
         self.next_start = (start + examined) % total;
-        match feasible.len() {
-            0 => Err(err),
-            1 => Ok(feasible[0].name.clone()),
-            _ => Ok(self.best(pod, cache, &feasible)),
-        }
+        let chosen = match feasible.len() {
+            0 => return Err(err),
+            1 => feasible[0],
+            _ => feasible[self.best(pod, cache, &feasible)],
+        };
+        Ok(Placement {
+            node: chosen.name.clone(),
+            volumes: cycle
+                .volumes
+                .as_ref()
+                .map(|s| volume_binding::plan(s, chosen, cache))
+                .unwrap_or_default(),
+        })
     }
 
-    /// Sums the normalized, weighted scores and picks the top node (ties at random).
-    fn best(&self, pod: &PodInfo, cache: &Cache, nodes: &[&NodeInfo]) -> String {
+    /// Sums the normalized, weighted scores and picks the top node (ties at random); returns
+    /// its index.
+    fn best(&self, pod: &PodInfo, cache: &Cache, nodes: &[&NodeInfo]) -> usize {
         let mut total = vec![0i64; nodes.len()];
         let mut add = |scores: Vec<i64>, weight: i64| {
             for (t, s) in total.iter_mut().zip(scores) {
@@ -301,7 +336,7 @@ impl Framework {
                 }
             }
         }
-        nodes[best].name.clone()
+        best
     }
 }
 

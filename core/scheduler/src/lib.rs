@@ -21,6 +21,7 @@ mod resources;
 #[cfg(test)]
 mod scale_tests;
 mod scheduler;
+mod volumes;
 mod writer;
 
 pub use config::SchedulerConfig;

@@ -78,6 +78,9 @@ pub struct PodInfo {
     pub gated: bool,
     /// `Succeeded` or `Failed`: holds no resources any more.
     pub finished: bool,
+    /// The PersistentVolumeClaims the pod's volumes use, with whether the claim is a generic
+    /// ephemeral volume's (named `<pod>-<volume>`, created for the pod).
+    pub claims: Vec<(String, bool)>,
 }
 
 impl PodInfo {
@@ -171,6 +174,20 @@ impl PodInfo {
                 }
             })
             .collect();
+        let claims = spec
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| {
+                if let Some(c) = &v.persistent_volume_claim {
+                    Some((c.claim_name.clone(), false))
+                } else {
+                    v.ephemeral
+                        .as_ref()
+                        .map(|_| (format!("{name}-{}", v.name), true))
+                }
+            })
+            .collect();
         let status = pod.status.as_ref();
         let phase = status.and_then(|s| s.phase.as_deref());
         PodInfo {
@@ -217,6 +234,7 @@ impl PodInfo {
                 .as_ref()
                 .is_some_and(|g| !g.is_empty()),
             finished: matches!(phase, Some("Succeeded" | "Failed")),
+            claims,
             namespace,
             name,
             labels,

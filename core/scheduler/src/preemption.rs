@@ -40,7 +40,12 @@ pub fn preempt(
             "preemption: not eligible due to a terminating pod on the nominated node".into(),
         );
     }
-    let cycle = Cycle::new(pod, cache);
+    let Ok(cycle) = Cycle::new(pod, cache) else {
+        return Err(format!(
+            "preemption: 0/{} nodes are available: {} {NOT_HELPFUL}",
+            err.num_nodes, err.num_nodes
+        ));
+    };
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut best: Option<(Candidate, (i32, usize, i64))> = None;
     for (name, resolvable) in &err.nodes {

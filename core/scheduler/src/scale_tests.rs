@@ -34,8 +34,8 @@ fn thousands_of_replicas_fill_a_thousand_nodes_evenly_without_overcommit() {
         }))
         .unwrap();
         let info = Arc::new(PodInfo::new(Arc::new(pod)));
-        let node = framework.schedule(&info, &cache).expect("a node fits");
-        cache.assume(info, &node);
+        let placed = framework.schedule(&info, &cache).expect("a node fits");
+        cache.assume(info, &placed.node);
     }
     let rate = f64::from(pods) / started.elapsed().as_secs_f64();
     eprintln!("scheduled {pods} pods onto 1000 nodes at {rate:.0} pods/s (framework only)");

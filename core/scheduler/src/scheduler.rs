@@ -6,19 +6,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cache::Cache;
 use crate::config::SchedulerConfig;
-use crate::framework::{Framework, Plugin};
+use crate::framework::{Framework, Placement, Plugin};
 use crate::plugins::rhai::{self, RhaiPlugin};
+use crate::plugins::volume_binding::Action;
 use crate::pod_info::PodInfo;
 use crate::queue::Queue;
 use crate::{preemption, writer};
@@ -39,12 +41,20 @@ enum Input {
     Pod(Box<Event<Pod>>),
     Node(Box<Event<Node>>),
     Namespace(Box<Event<Namespace>>),
+    Claim(Box<Event<PersistentVolumeClaim>>),
+    Volume(Box<Event<PersistentVolume>>),
+    Class(Box<Event<StorageClass>>),
     /// A binding finished; the pod is given back on failure.
     Bound {
         pod: Arc<PodInfo>,
         result: Result<(), kube::Error>,
+        /// The failure was in preparing the pod's volumes, not in the binding itself.
+        volumes_failed: bool,
     },
 }
+
+/// The nodes the scheduler's cache holds, with the resourceVersion it last saw of each.
+type KnownNodes = HashMap<String, u64>;
 
 /// The scheduler; see [`Scheduler::start`].
 #[derive(Debug)]
@@ -57,9 +67,28 @@ pub struct SchedulerHandle {
     task: JoinHandle<()>,
     watchers: Vec<JoinHandle<()>>,
     writes: TaskTracker,
+    known_nodes: watch::Receiver<KnownNodes>,
 }
 
 impl SchedulerHandle {
+    /// Waits until the scheduler's cache holds node `name` at `resource_version` or later
+    /// (any version when `None`); false when the scheduler stopped first. Pods created after
+    /// this returns are scheduled with the node (or its update) taken into account: events
+    /// from different watches have no order between them, so without this a pod may be
+    /// placed before a node created just before it is seen.
+    ///
+    /// skiff's resourceVersions are one global, increasing revision (in the embedded store as
+    /// in etcd), so they are compared as numbers.
+    pub async fn wait_for_node(&self, name: &str, resource_version: Option<&str>) -> bool {
+        let min = resource_version
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut rx = self.known_nodes.clone();
+        rx.wait_for(|known| known.get(name).is_some_and(|rv| *rv >= min))
+            .await
+            .is_ok()
+    }
+
     /// Stops scheduling, then waits (a few seconds at most) for bindings in flight.
     pub async fn shutdown(self) {
         self.cancel.cancel();
@@ -91,7 +120,23 @@ impl Scheduler {
                 tx.clone(),
                 Input::Namespace,
             ),
+            spawn_watch(
+                Api::<PersistentVolumeClaim>::all(client.clone()),
+                tx.clone(),
+                Input::Claim,
+            ),
+            spawn_watch(
+                Api::<PersistentVolume>::all(client.clone()),
+                tx.clone(),
+                Input::Volume,
+            ),
+            spawn_watch(
+                Api::<StorageClass>::all(client.clone()),
+                tx.clone(),
+                Input::Class,
+            ),
         ];
+        let (known_tx, known_nodes) = watch::channel(KnownNodes::new());
         let cancel = CancellationToken::new();
         let writes = TaskTracker::new();
         let state = Loop {
@@ -109,6 +154,7 @@ impl Scheduler {
             nodes_synced: false,
             tx,
             writes: writes.clone(),
+            known_nodes: known_tx,
         };
         let task = tokio::spawn(state.run(rx, cancel.clone()));
         Ok(SchedulerHandle {
@@ -116,6 +162,7 @@ impl Scheduler {
             task,
             watchers,
             writes,
+            known_nodes,
         })
     }
 }
@@ -163,6 +210,7 @@ struct Loop {
     semaphore: Arc<Semaphore>,
     tx: mpsc::UnboundedSender<Input>,
     writes: TaskTracker,
+    known_nodes: watch::Sender<KnownNodes>,
 }
 
 impl Loop {
@@ -176,7 +224,7 @@ impl Loop {
                 return;
             }
             let now = Instant::now();
-            if self.pods_synced && self.nodes_synced {
+            if self.pods_synced && self.nodes_synced && self.cache.volumes.synced() {
                 self.queue.flush_stale(now);
                 if let Some(pod) = self.queue.pop(now) {
                     self.schedule_one(pod);
@@ -235,12 +283,22 @@ impl Loop {
             Input::Node(ev) => match *ev {
                 Event::Init => self.relist_nodes = Some(HashSet::new()),
                 Event::InitApply(node) | Event::Apply(node) => {
+                    let name = node.metadata.name.clone().unwrap_or_default();
                     if let Some(seen) = &mut self.relist_nodes {
-                        seen.insert(node.metadata.name.clone().unwrap_or_default());
+                        seen.insert(name.clone());
                     }
+                    let version = node
+                        .metadata
+                        .resource_version
+                        .as_deref()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
                     if self.cache.upsert_node(Arc::new(node)) {
                         self.queue.move_all(now);
                     }
+                    self.known_nodes.send_modify(|k| {
+                        k.insert(name, version);
+                    });
                 }
                 Event::InitDone => {
                     if let Some(seen) = self.relist_nodes.take() {
@@ -253,14 +311,20 @@ impl Loop {
                             .collect();
                         for n in gone {
                             self.cache.remove_node(&n);
+                            self.known_nodes.send_modify(|k| {
+                                k.remove(&n);
+                            });
                         }
                     }
                     self.nodes_synced = true;
                     self.queue.move_all(now);
                 }
                 Event::Delete(node) => {
-                    self.cache
-                        .remove_node(node.metadata.name.as_deref().unwrap_or(""));
+                    let name = node.metadata.name.as_deref().unwrap_or("");
+                    self.cache.remove_node(name);
+                    self.known_nodes.send_modify(|k| {
+                        k.remove(name);
+                    });
                 }
             },
             Input::Namespace(ev) => match *ev {
@@ -279,14 +343,36 @@ impl Loop {
                 }
                 Event::Init | Event::InitDone => {}
             },
-            Input::Bound { pod, result } => match result {
+            // A claim, volume or class changing can make a waiting pod fit.
+            Input::Claim(ev) => {
+                if self.cache.volumes.claims.apply(*ev) {
+                    self.queue.move_all(now);
+                }
+            }
+            Input::Volume(ev) => {
+                if self.cache.volumes.volumes.apply(*ev) {
+                    self.queue.move_all(now);
+                }
+            }
+            Input::Class(ev) => {
+                if self.cache.volumes.classes.apply(*ev) {
+                    self.queue.move_all(now);
+                }
+            }
+            Input::Bound {
+                pod,
+                result,
+                volumes_failed,
+            } => match result {
                 Ok(()) => {}
                 Err(e) => {
                     tracing::info!(pod = %pod.key, error = %e, "binding failed");
                     self.binding.remove(&pod.key);
                     self.cache.forget(&pod.key);
-                    let gone_or_taken =
-                        matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 409);
+                    // The pod itself is gone or already bound elsewhere; a failed volume
+                    // write (a volume taken meanwhile, say) only needs another attempt.
+                    let gone_or_taken = !volumes_failed
+                        && matches!(&e, kube::Error::Api(s) if s.code == 404 || s.code == 409);
                     if !gone_or_taken {
                         self.queue.requeue(pod, now);
                     }
@@ -339,13 +425,29 @@ impl Loop {
     fn schedule_one(&mut self, pod: Arc<PodInfo>) {
         let now = Instant::now();
         match self.framework.schedule(&pod, &self.cache) {
-            Ok(node) => {
+            Ok(placement) => {
                 self.queue.done(&pod.key);
                 self.last_failure.remove(&pod.key);
                 self.cache.nominate(&pod, None);
-                self.cache.assume(pod.clone(), &node);
+                self.cache.assume(pod.clone(), &placement.node);
+                for action in &placement.volumes {
+                    match action {
+                        Action::SelectNode { claim } => self.cache.volumes.assume_selected_node(
+                            &format!(
+                                "{}/{}",
+                                pod.namespace,
+                                claim.metadata.name.as_deref().unwrap_or("")
+                            ),
+                            &placement.node,
+                        ),
+                        Action::Reserve { volume, claim } => self
+                            .cache
+                            .volumes
+                            .assume_claim_ref(volume.metadata.name.as_deref().unwrap_or(""), claim),
+                    }
+                }
                 self.binding.insert(pod.key.clone(), pod.clone());
-                self.spawn_bind(pod, node);
+                self.spawn_bind(pod, placement);
             }
             Err(fit) => {
                 let preempted = if fit.num_nodes == 0 {
@@ -391,7 +493,10 @@ impl Loop {
         }
     }
 
-    fn spawn_bind(&self, pod: Arc<PodInfo>, node: String) {
+    /// Prepares the pod's volumes (selected node on waiting claims, reserved volumes), then
+    /// binds the pod; the loop hears of the outcome.
+    fn spawn_bind(&self, pod: Arc<PodInfo>, placement: Placement) {
+        let Placement { node, volumes } = placement;
         let client = self.client.clone();
         let semaphore = self.semaphore.clone();
         let tx = self.tx.clone();
@@ -400,11 +505,23 @@ impl Loop {
             let Ok(_permit) = semaphore.acquire().await else {
                 return;
             };
-            let result = writer::bind(&client, &pod, &node).await;
+            let mut volumes_failed = false;
+            let mut result = Ok(());
+            for action in &volumes {
+                result = writer::prepare_volume(&client, action, &node).await;
+                if result.is_err() {
+                    volumes_failed = true;
+                    break;
+                }
+            }
+            if result.is_ok() {
+                result = writer::bind(&client, &pod, &node).await;
+            }
             let ok = result.is_ok();
             let _ = tx.send(Input::Bound {
                 pod: pod.clone(),
                 result,
+                volumes_failed,
             });
             if ok && events {
                 let msg = format!("Successfully assigned {} to {node}", pod.key);

@@ -2,11 +2,13 @@
 //! node, events, and deleting preemption victims.
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{Event, PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use crate::plugins::volume_binding::Action;
 use crate::pod_info::PodInfo;
+use crate::volumes::{SELECTED_NODE, claim_ref};
 
 /// Component name in events, as upstream.
 const COMPONENT: &str = "default-scheduler";
@@ -32,6 +34,47 @@ pub async fn bind(client: &kube::Client, pod: &PodInfo, node: &str) -> Result<()
         )
         .await
         .map(|_| ())
+}
+
+/// Does what placing a pod on `node` asks of one of its claims: annotates a waiting claim
+/// with the selected node (the provisioner creates the volume there), or reserves a free
+/// volume for it through `spec.claimRef` (the binder then binds the two). The reservation is
+/// conditional on the volume's resourceVersion, so a volume taken meanwhile is not stolen.
+pub async fn prepare_volume(
+    client: &kube::Client,
+    action: &Action,
+    node: &str,
+) -> Result<(), kube::Error> {
+    match action {
+        Action::SelectNode { claim } => {
+            let api: Api<PersistentVolumeClaim> = Api::namespaced(
+                client.clone(),
+                claim.metadata.namespace.as_deref().unwrap_or("default"),
+            );
+            let patch = json!({"metadata": {"annotations": {SELECTED_NODE: node}}});
+            api.patch(
+                claim.metadata.name.as_deref().unwrap_or(""),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+        }
+        Action::Reserve { volume, claim } => {
+            let api: Api<PersistentVolume> = Api::all(client.clone());
+            let patch = json!({
+                "metadata": {"resourceVersion": volume.metadata.resource_version},
+                "spec": {"claimRef": claim_ref(claim)},
+            });
+            api.patch(
+                volume.metadata.name.as_deref().unwrap_or(""),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+        }
+    }
 }
 
 /// Whether the pod already carries this exact `PodScheduled=False` condition.

@@ -11,6 +11,7 @@ async fn cordoned_nodes_take_no_new_pods_until_uncordoned() {
     c.node("n1", "4", "8Gi", json!({})).await;
     let out = c.kubectl(&["cordon", "n1"]).await;
     assert!(out.contains("node/n1 cordoned"), "{out}");
+    c.node_seen("n1").await;
     c.pod("p", "100m", json!({})).await;
     assert_eq!(
         c.stays_pending("p").await,
@@ -40,6 +41,7 @@ async fn drain_evicts_pods_and_they_are_not_placed_back() {
         ])
         .await;
     assert!(out.contains("node/n1 drained"), "{out}");
+    c.node_seen("n1").await;
     c.gone("a").await;
     c.gone("b").await;
     let node = c.nodes().get("n1").await.unwrap();

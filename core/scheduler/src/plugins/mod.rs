@@ -10,3 +10,4 @@ pub mod owner_spread;
 pub mod rhai;
 pub mod taint_toleration;
 pub mod topology_spread;
+pub mod volume_binding;

@@ -77,12 +77,32 @@ impl Cluster {
         });
         merge(&mut node, extra);
         let node: Node = serde_json::from_value(node).unwrap();
-        self.nodes()
+        let created = self
+            .nodes()
             .create(&PostParams::default(), &node)
             .await
             .unwrap();
         self.node_count
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.scheduler_sees(&created).await;
+    }
+
+    /// Waits until the scheduler has seen the node as it is now (after a cordon, say), so
+    /// pods created next are placed with it taken into account.
+    pub async fn node_seen(&self, name: &str) {
+        let node = self.nodes().get(name).await.unwrap();
+        self.scheduler_sees(&node).await;
+    }
+
+    async fn scheduler_sees(&self, node: &Node) {
+        let scheduler = self.scheduler.as_ref().expect("a scheduler runs");
+        let name = node.metadata.name.as_deref().unwrap();
+        let seen = tokio::time::timeout(
+            Duration::from_secs(20),
+            scheduler.wait_for_node(name, node.metadata.resource_version.as_deref()),
+        )
+        .await;
+        assert_eq!(seen, Ok(true), "the scheduler did not see node {name}");
     }
 
     /// Creates a pod in `default` with one container requesting `cpu`; `extra` is merged in.
