@@ -155,6 +155,7 @@ impl Scheduler {
             tx,
             writes: writes.clone(),
             known_nodes: known_tx,
+            events: Arc::new(ScheduledEvents::new()),
         };
         let task = tokio::spawn(state.run(rx, cancel.clone()));
         Ok(SchedulerHandle {
@@ -211,6 +212,43 @@ struct Loop {
     tx: mpsc::UnboundedSender<Input>,
     writes: TaskTracker,
     known_nodes: watch::Sender<KnownNodes>,
+    events: Arc<ScheduledEvents>,
+}
+
+/// `Scheduled` events, written beside the bindings without holding their write slots, and
+/// dropped while too many are queued: upstream's event broadcaster also drops events when
+/// its queue (1,000) is full, so a burst of placements is not slowed by its own records.
+#[derive(Debug)]
+struct ScheduledEvents {
+    queued: std::sync::atomic::AtomicUsize,
+    writers: Semaphore,
+}
+
+impl ScheduledEvents {
+    const MAX_QUEUED: usize = 1000;
+    const WRITERS: usize = 8;
+
+    fn new() -> ScheduledEvents {
+        ScheduledEvents {
+            queued: Default::default(),
+            writers: Semaphore::new(Self::WRITERS),
+        }
+    }
+
+    async fn record(&self, client: &kube::Client, pod: &PodInfo, message: &str) {
+        use std::sync::atomic::Ordering;
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= Self::MAX_QUEUED {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(pod = %pod.key, "event queue full, Scheduled event dropped");
+            return;
+        }
+        if let Ok(_permit) = self.writers.acquire().await
+            && let Err(e) = writer::event(client, pod, "Normal", "Scheduled", message).await
+        {
+            tracing::debug!(error = %e, "cannot record event");
+        }
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Loop {
@@ -500,9 +538,9 @@ impl Loop {
         let client = self.client.clone();
         let semaphore = self.semaphore.clone();
         let tx = self.tx.clone();
-        let events = self.config.scheduled_events;
+        let events = self.config.scheduled_events.then(|| self.events.clone());
         self.writes.spawn(async move {
-            let Ok(_permit) = semaphore.acquire().await else {
+            let Ok(permit) = semaphore.acquire().await else {
                 return;
             };
             let mut volumes_failed = false;
@@ -523,11 +561,10 @@ impl Loop {
                 result,
                 volumes_failed,
             });
-            if ok && events {
+            drop(permit);
+            if let Some(events) = events.filter(|_| ok) {
                 let msg = format!("Successfully assigned {} to {node}", pod.key);
-                if let Err(e) = writer::event(&client, &pod, "Normal", "Scheduled", &msg).await {
-                    tracing::debug!(error = %e, "cannot record event");
-                }
+                events.record(&client, &pod, &msg).await;
             }
         });
     }
