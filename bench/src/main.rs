@@ -24,6 +24,8 @@ struct Cli {
 enum Scenario {
     /// API server create/get/list/watch beside the bare store.
     Api(scenarios::api::Args),
+    /// Pods placed per second on simulated nodes beside creating them already bound.
+    Scheduler(scenarios::scheduler::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.scenario {
             Scenario::Api(args) => scenarios::api::run(args).await,
+            Scenario::Scheduler(args) => scenarios::scheduler::run(args).await,
         }
     });
     match result {

@@ -1,3 +1,4 @@
 //! One module per benchmark scenario.
 
 pub mod api;
+pub mod scheduler;
