@@ -2,6 +2,7 @@
 //! everything else (CSI) through a [`VolumePlugin`].
 
 pub mod atomic;
+pub mod csi;
 pub mod projection;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,12 @@ pub trait VolumePlugin: Send + Sync {
     async fn set_up(&self, ctx: &VolumeContext<'_>, volume: &Volume) -> Result<PathBuf, Error>;
     /// Undoes `set_up` for a pod that is gone (`dir` as in the context).
     async fn tear_down(&self, pod_uid: &str, volume: &str, dir: &Path) -> Result<(), Error>;
+    /// Undoes whatever `set_up` recorded under a gone pod's volume root (`<pod dir>/volumes`),
+    /// for pods whose spec is no longer known (deleted while the kubelet was down). Plugins
+    /// that keep no record need nothing here.
+    async fn tear_down_recorded(&self, _pod_uid: &str, _root: &Path) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The plugins a kubelet consults, in order, for volume types it does not know.
@@ -275,6 +282,9 @@ pub async fn tear_down_all(
                 .tear_down(pod_uid, &volume.name, &root.join(&volume.name))
                 .await?;
         }
+    }
+    for plugin in &plugins.0 {
+        plugin.tear_down_recorded(pod_uid, &root).await?;
     }
     for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
         let path = entry.path();

@@ -1,10 +1,11 @@
-//! Reading the ConfigMaps and Secrets pods refer to (env and volumes).
+//! Reading the objects pods refer to: ConfigMaps and Secrets (env and volumes), claims and
+//! their volumes (CSI volumes).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
 use kube::{Api, Client};
 
 /// Errors reading referenced objects.
@@ -23,11 +24,17 @@ pub enum Error {
 /// The key/value data of a ConfigMap or Secret (Secret values decoded).
 pub type Data = BTreeMap<String, Vec<u8>>;
 
-/// Read access to ConfigMaps and Secrets; `None` when the object does not exist.
+/// Read access to the objects pods refer to; `None` when the object does not exist.
 #[async_trait]
 pub trait Objects: Send + Sync {
     async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<Data>, Error>;
     async fn secret(&self, namespace: &str, name: &str) -> Result<Option<Data>, Error>;
+    async fn claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, Error>;
+    async fn persistent_volume(&self, name: &str) -> Result<Option<PersistentVolume>, Error>;
 }
 
 /// [`Objects`] through the API.
@@ -99,6 +106,30 @@ impl Objects for ApiObjects {
         })?;
         Ok(secret.as_ref().map(secret_data))
     }
+
+    async fn claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, Error> {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), namespace);
+        api.get_opt(name).await.map_err(|source| Error::Read {
+            source: Box::new(source),
+            kind: "persistentvolumeclaim",
+            namespace: namespace.into(),
+            name: name.into(),
+        })
+    }
+
+    async fn persistent_volume(&self, name: &str) -> Result<Option<PersistentVolume>, Error> {
+        let api: Api<PersistentVolume> = Api::all(self.client.clone());
+        api.get_opt(name).await.map_err(|source| Error::Read {
+            source: Box::new(source),
+            kind: "persistentvolume",
+            namespace: String::new(),
+            name: name.into(),
+        })
+    }
 }
 
 /// In-memory [`Objects`], for tests and for simulated nodes without an API.
@@ -106,6 +137,8 @@ impl Objects for ApiObjects {
 pub struct MemoryObjects {
     config_maps: Mutex<HashMap<(String, String), Data>>,
     secrets: Mutex<HashMap<(String, String), Data>>,
+    claims: Mutex<HashMap<(String, String), PersistentVolumeClaim>>,
+    volumes: Mutex<HashMap<String, PersistentVolume>>,
 }
 
 impl MemoryObjects {
@@ -121,6 +154,21 @@ impl MemoryObjects {
             .lock()
             .unwrap()
             .insert((namespace.into(), name.into()), data);
+    }
+
+    /// Stores a claim under its namespace and name.
+    pub fn put_claim(&self, claim: PersistentVolumeClaim) {
+        let key = (
+            claim.metadata.namespace.clone().unwrap_or_default(),
+            claim.metadata.name.clone().unwrap_or_default(),
+        );
+        self.claims.lock().unwrap().insert(key, claim);
+    }
+
+    /// Stores a PersistentVolume under its name.
+    pub fn put_persistent_volume(&self, volume: PersistentVolume) {
+        let name = volume.metadata.name.clone().unwrap_or_default();
+        self.volumes.lock().unwrap().insert(name, volume);
     }
 }
 
@@ -142,5 +190,22 @@ impl Objects for MemoryObjects {
             .unwrap()
             .get(&(namespace.into(), name.into()))
             .cloned())
+    }
+
+    async fn claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, Error> {
+        Ok(self
+            .claims
+            .lock()
+            .unwrap()
+            .get(&(namespace.into(), name.into()))
+            .cloned())
+    }
+
+    async fn persistent_volume(&self, name: &str) -> Result<Option<PersistentVolume>, Error> {
+        Ok(self.volumes.lock().unwrap().get(name).cloned())
     }
 }
