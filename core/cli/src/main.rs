@@ -1,5 +1,6 @@
 //! The `skiff` command: run a cluster and work with it like kubectl.
 
+mod addons;
 mod client;
 mod commands;
 mod manifest;

@@ -42,9 +42,17 @@ pub struct Args {
     /// Directory of Rhai scheduler filter/score plugins.
     #[arg(long)]
     pub scheduler_plugins_dir: Option<PathBuf>,
-    /// Components not to start: any of `controllers`, `scheduler`, `kubelet`, `proxy`.
+    /// Components not to start: any of `controllers`, `scheduler`, `kubelet`, `proxy`,
+    /// `ingress`.
     #[arg(long, value_delimiter = ',')]
     pub disable: Vec<String>,
+    /// Where the ingress controller serves plain HTTP.
+    #[arg(long, default_value = "0.0.0.0:80")]
+    pub ingress_http: SocketAddr,
+    /// Where the ingress controller serves HTTPS (certificates from the Ingresses' TLS
+    /// secrets, by SNI).
+    #[arg(long, default_value = "0.0.0.0:443")]
+    pub ingress_https: SocketAddr,
     /// This node's name (default: the host name).
     #[arg(long)]
     pub node_name: Option<String>,
@@ -78,9 +86,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(
             matches!(
                 name.as_str(),
-                "controllers" | "scheduler" | "kubelet" | "proxy"
+                "controllers" | "scheduler" | "kubelet" | "proxy" | "ingress"
             ),
-            "unknown component {name:?} in --disable (known: controllers, scheduler, kubelet, proxy)"
+            "unknown component {name:?} in --disable (known: controllers, scheduler, kubelet, proxy, ingress)"
         );
     }
     let enabled = |c: &str| !args.disable.iter().any(|d| d == c);
@@ -104,6 +112,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     config.listen = args.listen;
     config.store = Some(store);
     config.streaming = Some(router.clone());
+    // Pods reach the API server as `kubernetes.default.svc` at the service's address.
+    config.extra_sans = vec![
+        crate::addons::kubernetes_service_ip(args.service_cidr).to_string(),
+        crate::addons::node_ip(args.pod_cidr).to_string(),
+    ];
     let server = skiff_apiserver::start(config)
         .await
         .context("cannot start the API server")?;
@@ -171,6 +184,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    let addons = crate::addons::start(
+        &client,
+        crate::addons::AddonSettings {
+            api: server.local_addr(),
+            kubeconfig: server.kubeconfig_path().to_path_buf(),
+            service_cidr: args.service_cidr,
+            node_ip: local
+                .is_some()
+                .then(|| crate::addons::node_ip(args.pod_cidr)),
+            ingress: (local.is_some() && enabled("proxy") && enabled("ingress")).then_some(
+                crate::addons::IngressListen {
+                    http: args.ingress_http,
+                    https: args.ingress_https,
+                },
+            ),
+        },
+    )
+    .await?;
     let simulated =
         crate::node::start_simulated(client.clone(), &router, &args.data_dir, args.sim_nodes)
             .await?;
@@ -182,6 +213,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     wait_for_signal().await?;
     tracing::info!("shutting down");
+    addons.stop().await;
     for node in simulated {
         node.stop().await;
     }
