@@ -12,6 +12,7 @@ mod auth;
 mod body;
 mod config;
 mod crd;
+mod default_class;
 mod discovery;
 mod disruption;
 mod handlers;

@@ -6,6 +6,7 @@ mod commands;
 mod manifest;
 mod node;
 mod printer;
+mod storage;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -30,6 +30,8 @@ pub struct NodeSettings {
     pub containerd_socket: Option<PathBuf>,
     pub load_balancer_pool: Option<Ipv4Net>,
     pub proxy: bool,
+    /// Plugins for volumes the kubelet does not know itself (CSI, from `crate::storage`).
+    pub volume_plugins: skiff_kubelet::VolumePlugins,
 }
 
 /// What runs for the local node; stopped by [`LocalNode::stop`].
@@ -87,6 +89,7 @@ pub async fn start_local(
         server: dns_ip.into(),
         domain: "cluster.local".into(),
     });
+    config.volume_plugins = settings.volume_plugins.clone();
     let kubelet = Kubelet::start(client.clone(), runtime, Some(cni), config)
         .await
         .context("cannot start the kubelet")?;

@@ -190,6 +190,9 @@ pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
     if info.group.is_empty() && info.plural == "namespaces" {
         namespaces::prepare_create(&mut obj);
     }
+    if info.group.is_empty() && info.plural == "persistentvolumeclaims" {
+        crate::default_class::apply(ctx.state.store.as_ref(), &mut obj).await?;
+    }
     admit(ctx, &mut obj)?;
     let _allocation = crate::services::allocate(ctx, None, &mut obj).await?;
     if crd::is_crd(&info) {

@@ -131,7 +131,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             controller_dirs: std::iter::once(builtin_dir)
                 .chain(args.controllers_dir.iter().cloned())
                 .collect(),
-            plugins_dir: args.plugins_dir.clone(),
+            // The node's storage needs the CSI provisioner plugin loaded.
+            plugins_dir: if enabled("kubelet") {
+                crate::storage::plugins_dir(args.plugins_dir.as_deref(), &args.data_dir)?
+            } else {
+                args.plugins_dir.clone()
+            },
             enable: skiff_runtime::EnableList::parse(&args.controllers),
             metrics_addr: args.metrics_addr,
             ..Default::default()
@@ -168,8 +173,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(n) => n.clone(),
         None => host_name(),
     };
+    let mut storage = None;
     let local = if enabled("kubelet") {
         ensure_dns_service(&client, args.service_cidr).await?;
+        let started = crate::storage::start(&client, &args.data_dir, &node_name).await?;
+        let volume_plugins = started.volume_plugins();
+        storage = Some(started);
         let settings = crate::node::NodeSettings {
             name: node_name,
             data_dir: args.data_dir.clone(),
@@ -179,6 +188,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             containerd_socket: args.containerd_socket.clone(),
             load_balancer_pool: Some(args.load_balancer_pool),
             proxy: enabled("proxy"),
+            volume_plugins,
         };
         Some(crate::node::start_local(client.clone(), &router, &settings).await?)
     } else {
@@ -219,6 +229,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(node) = local {
         node.stop().await;
+    }
+    if let Some(storage) = storage {
+        storage.stop().await;
     }
     if let Some(s) = scheduler {
         s.shutdown().await;
