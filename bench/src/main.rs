@@ -26,6 +26,10 @@ enum Scenario {
     Api(scenarios::api::Args),
     /// Pods placed per second on simulated nodes beside creating them already bound.
     Scheduler(scenarios::scheduler::Args),
+    /// Pod created to Running on a real node beside containerd + CNI started directly.
+    PodStartup(scenarios::pod_startup::Args),
+    /// Requests through a ClusterIP beside a pod IP, and cluster DNS lookups.
+    Services(scenarios::service_traffic::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         match cli.scenario {
             Scenario::Api(args) => scenarios::api::run(args).await,
             Scenario::Scheduler(args) => scenarios::scheduler::run(args).await,
+            Scenario::PodStartup(args) => scenarios::pod_startup::run(args).await,
+            Scenario::Services(args) => scenarios::service_traffic::run(args).await,
         }
     });
     match result {

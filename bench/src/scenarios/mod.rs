@@ -1,4 +1,6 @@
 //! One module per benchmark scenario.
 
 pub mod api;
+pub mod pod_startup;
 pub mod scheduler;
+pub mod service_traffic;
