@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::cache::Caches;
 use crate::controller::{KindRef, ObjectKey};
+use crate::discovery::ServedResource;
 use crate::events::EventRecorder;
 use crate::resources::Resources;
 use crate::selector;
@@ -52,6 +53,9 @@ pub enum Error {
     /// An Event could not be recorded.
     #[error(transparent)]
     Event(#[from] crate::events::Error),
+    /// Discovery failed.
+    #[error(transparent)]
+    Discovery(#[from] crate::discovery::Error),
 }
 
 impl Error {
@@ -219,6 +223,17 @@ impl Cluster {
             .collect())
     }
 
+    /// Every resource the server serves, at its most stable version, custom resources
+    /// included: discovered again once the CRD cache shows a change.
+    pub fn api_resources(&self) -> Result<Arc<Vec<ServedResource>>, Error> {
+        let crds = self.informer(&KindRef::new(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+        ))?;
+        let crds = crds.list("");
+        Ok(self.block_on(self.resources.discovery().resources(&crds))?)
+    }
+
     /// The objects of `kind` whose controller ownerReference is `owner`.
     pub fn children(&self, owner: &Value, kind: &KindRef) -> Result<Vec<Value>, Error> {
         let uid = owner["metadata"]["uid"].as_str().unwrap_or_default();
@@ -286,6 +301,22 @@ impl Cluster {
             .map_err(|source| Error::Api {
                 verb: "update status of",
                 target: Self::target(&kind, &namespace, &name),
+                source,
+            })?;
+        Ok(to_value(updated))
+    }
+
+    /// Replaces a namespace's `spec.finalizers` through its `finalize` subresource (the only
+    /// way the server lets them change, as upstream).
+    pub fn finalize(&self, namespace: &Value) -> Result<Value, Error> {
+        let kind = kind_of(namespace)?;
+        let (_, name) = Self::namespace_name(namespace);
+        let api = self.api_for(&kind, "")?;
+        let updated = self
+            .block_on(api.replace_subresource("finalize", &name, &PostParams::default(), namespace))
+            .map_err(|source| Error::Api {
+                verb: "finalize",
+                target: Self::target(&kind, "", &name),
                 source,
             })?;
         Ok(to_value(updated))

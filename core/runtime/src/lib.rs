@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cluster;
 pub mod config;
 pub mod controller;
+pub mod discovery;
 pub mod enable;
 pub mod events;
 pub mod functions;

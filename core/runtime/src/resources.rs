@@ -37,12 +37,14 @@ pub struct Resolved {
 pub struct Resources {
     client: Client,
     known: Mutex<HashMap<KindRef, Resolved>>,
+    discovery: crate::discovery::Discovery,
 }
 
 impl Resources {
     /// A resolver over `client`.
     pub fn new(client: Client) -> Self {
         Resources {
+            discovery: crate::discovery::Discovery::new(client.clone()),
             client,
             known: Mutex::new(HashMap::new()),
         }
@@ -51,6 +53,11 @@ impl Resources {
     /// The client requests go through.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Every served resource, kept between CRD changes (see [`crate::discovery`]).
+    pub fn discovery(&self) -> &crate::discovery::Discovery {
+        &self.discovery
     }
 
     /// Resolves a kind, asking discovery the first time.

@@ -112,6 +112,12 @@ pub fn register(engine: &mut Engine) {
             )
         },
     );
+    engine.register_fn("api_resources", || -> Result<Dynamic> {
+        let ctx = current_context()?;
+        let served = ctx.cluster.api_resources().map_err(fail)?;
+        let items: Result<Array> = served.iter().map(rhai::serde::to_dynamic).collect();
+        Ok(Dynamic::from_array(items?))
+    });
     engine.register_fn("owner_of", |obj: Map| -> Result<Dynamic> {
         let obj = to_json(&Dynamic::from_map(obj))?;
         optional(cluster::controller_of(&obj).cloned())
@@ -139,6 +145,14 @@ pub fn register(engine: &mut Engine) {
         to_dynamic(
             &ctx.cluster
                 .update_status(&to_json(&Dynamic::from_map(obj))?)
+                .map_err(fail)?,
+        )
+    });
+    engine.register_fn("finalize", |obj: Map| -> Result<Dynamic> {
+        let ctx = current_context()?;
+        to_dynamic(
+            &ctx.cluster
+                .finalize(&to_json(&Dynamic::from_map(obj))?)
                 .map_err(fail)?,
         )
     });
