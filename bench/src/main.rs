@@ -26,6 +26,8 @@ enum Scenario {
     Api(scenarios::api::Args),
     /// Pods placed per second on simulated nodes beside creating them already bound.
     Scheduler(scenarios::scheduler::Args),
+    /// The ReplicaSet controller as a Rhai script beside the native plugin, and the host's ceiling.
+    Controllers(scenarios::controllers::Args),
     /// Pod created to Running on a real node beside containerd + CNI started directly.
     PodStartup(scenarios::pod_startup::Args),
     /// Requests through a ClusterIP beside a pod IP, and cluster DNS lookups.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         match cli.scenario {
             Scenario::Api(args) => scenarios::api::run(args).await,
             Scenario::Scheduler(args) => scenarios::scheduler::run(args).await,
+            Scenario::Controllers(args) => scenarios::controllers::run(args).await,
             Scenario::PodStartup(args) => scenarios::pod_startup::run(args).await,
             Scenario::Services(args) => scenarios::service_traffic::run(args).await,
         }
