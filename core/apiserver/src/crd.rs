@@ -169,7 +169,7 @@ pub fn register(state: &ApiState, crd: &Value) {
                 info.version.clone(),
                 info.plural.clone(),
             ),
-            version,
+            std::sync::Arc::new(version),
         );
         registry.upsert(info);
     }

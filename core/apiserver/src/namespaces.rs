@@ -17,6 +17,13 @@ fn namespaces(registry: &Registry) -> ResourceInfo {
         .expect("namespaces are a built-in resource")
 }
 
+/// The namespaces resource, looked up once (every namespaced create checks its namespace).
+fn namespaces_info() -> &'static ResourceInfo {
+    static INFO: std::sync::LazyLock<ResourceInfo> =
+        std::sync::LazyLock::new(|| namespaces(&Registry::builtin()));
+    &INFO
+}
+
 /// A new namespace object as the server would store it.
 pub fn new_namespace(name: &str) -> Value {
     let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
@@ -66,13 +73,11 @@ pub fn prepare_create(ns: &mut Value) {
 /// 404 when the namespace is missing, 403 when it is being deleted.
 pub async fn check_can_create(
     store: &dyn Store,
-    registry: &Registry,
     info: &ResourceInfo,
     namespace: &str,
     name: &str,
 ) -> Result<(), Status> {
-    let ns_info = namespaces(registry);
-    let (ns, _) = objects::get(store, &ns_info, None, namespace).await?;
+    let (ns, _) = objects::get(store, namespaces_info(), None, namespace).await?;
     if meta::is_deleting(&ns) || ns.pointer("/status/phase") == Some(&json!("Terminating")) {
         return Err(Status::new(
             403,

@@ -16,6 +16,9 @@ pub fn decode(kv: &KeyValue) -> Result<Value, Status> {
 /// Encodes an object for the store; the `resourceVersion` is not stored (the store's
 /// revision is the truth).
 pub fn encode(obj: &Value) -> Vec<u8> {
+    if obj.pointer("/metadata/resourceVersion").is_none() {
+        return serde_json::to_vec(obj).unwrap_or_default();
+    }
     let mut v = obj.clone();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");

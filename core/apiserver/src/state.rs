@@ -29,7 +29,8 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub registry: RwLock<Registry>,
     /// Custom resource versions by (group, version, plural).
-    pub custom: RwLock<HashMap<(String, String, String), CustomVersion>>,
+    /// Shared, so a request takes its resource's details without copying schemas.
+    pub custom: RwLock<HashMap<(String, String, String), Arc<CustomVersion>>>,
     pub watches: WatchHubs,
     pub auth: Authenticator,
     pub streaming: Option<Arc<dyn StreamingHandler>>,
@@ -50,7 +51,7 @@ impl ApiState {
     }
 
     /// CRD details of a resource, if it is a custom one.
-    pub fn custom(&self, info: &ResourceInfo) -> Option<CustomVersion> {
+    pub fn custom(&self, info: &ResourceInfo) -> Option<Arc<CustomVersion>> {
         self.custom
             .read()
             .unwrap_or_else(|e| e.into_inner())

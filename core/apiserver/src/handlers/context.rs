@@ -28,6 +28,8 @@ pub struct Ctx {
     pub dry_run: bool,
     /// A server-side apply, which records field ownership itself.
     pub applying: bool,
+    /// The CRD details of the target, looked up once per request.
+    pub custom: Option<Arc<CustomVersion>>,
 }
 
 impl Ctx {
@@ -65,7 +67,9 @@ impl Ctx {
                     .collect()
             });
         let dry_run = query.get("dryRun").is_some();
+        let custom = state.custom(&target.info);
         Ctx {
+            custom,
             format: Format::from_accept(accept),
             state,
             target,
@@ -94,8 +98,8 @@ impl Ctx {
         self.target.name.as_deref().unwrap_or("")
     }
 
-    pub fn custom(&self) -> Option<CustomVersion> {
-        self.state.custom(&self.target.info)
+    pub fn custom(&self) -> Option<Arc<CustomVersion>> {
+        self.custom.clone()
     }
 
     /// One object in the requested form (plain or as a one-row `Table`).

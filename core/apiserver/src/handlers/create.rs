@@ -164,8 +164,7 @@ pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
     }
     let name = meta::name(&obj).unwrap_or("").to_string();
     if let Some(ns) = &namespace {
-        let registry = ctx.state.registry().clone();
-        namespaces::check_can_create(ctx.state.store.as_ref(), &registry, &info, ns, &name).await?;
+        namespaces::check_can_create(ctx.state.store.as_ref(), &info, ns, &name).await?;
     }
     for f in [
         "resourceVersion",
@@ -223,7 +222,9 @@ pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
             }
         }
     };
-    let created = objects::with_type(objects::decode(&kv)?, &info);
+    // What was stored is `obj` itself (without a resourceVersion): no need to decode it again.
+    meta::set_resource_version(&mut obj, kv.mod_revision);
+    let created = obj;
     if crd::is_crd(&info) {
         crd::register(&ctx.state, &created);
     }

@@ -30,7 +30,7 @@ fn pointer(path: &str) -> String {
 }
 
 fn paths(ctx: &Ctx) -> Paths {
-    if let Some(scale) = ctx.custom().and_then(|c| c.scale) {
+    if let Some(scale) = ctx.custom().and_then(|c| c.scale.clone()) {
         return Paths {
             spec: pointer(
                 scale["specReplicasPath"]

@@ -129,6 +129,23 @@ pub async fn commit_update(
             if info.has_subresource("status") {
                 set_or_remove(&mut new, "status", old.get("status").cloned());
             }
+            if info.group.is_empty() && info.plural == "namespaces" {
+                // As upstream, a namespace's finalizers change only through `finalize`.
+                let finalizers = old.pointer("/spec/finalizers").cloned();
+                match (
+                    new.get_mut("spec").and_then(Value::as_object_mut),
+                    finalizers,
+                ) {
+                    (Some(spec), Some(f)) => {
+                        spec.insert("finalizers".into(), f);
+                    }
+                    (Some(spec), None) => {
+                        spec.remove("finalizers");
+                    }
+                    (None, Some(f)) => new["spec"] = serde_json::json!({"finalizers": f}),
+                    (None, None) => {}
+                }
+            }
         }
     }
     for f in IMMUTABLE {
@@ -179,7 +196,9 @@ pub async fn commit_update(
         .update(&key, objects::encode(&new), old_rev)
         .await
         .map_err(|e| objects::store_error(e, &info, ctx.name()))?;
-    let updated = objects::with_type(objects::decode(&kv)?, &info);
+    // What was stored is `new` (without its resourceVersion): no need to decode it again.
+    meta::set_resource_version(&mut new, kv.mod_revision);
+    let updated = new;
     if crd::is_crd(&info) {
         crd::register(&ctx.state, &updated);
     }
@@ -214,5 +233,7 @@ pub async fn store_write(
         .update(&key, objects::encode(&new), rev)
         .await
         .map_err(|e| objects::store_error(e, info, ctx.name()))?;
-    Ok(objects::with_type(objects::decode(&kv)?, info))
+    let mut new = objects::with_type(new, info);
+    meta::set_resource_version(&mut new, kv.mod_revision);
+    Ok(new)
 }

@@ -99,7 +99,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
     let table = ctx.table.clone();
     let columns: Option<Vec<Value>> = ctx
         .custom()
-        .map(|c| c.printer_columns)
+        .map(|c| c.printer_columns.clone())
         .filter(|c| !c.is_empty());
     let encode = {
         let info = info.clone();
