@@ -2,8 +2,10 @@
 //! controller tests need. Each simulated node is a Node object with a heartbeat Lease; the
 //! stand-in binds pending pods to a live node (through the `binding` subresource), reports
 //! pods on its nodes Running and Ready (with a pod IP) through the status subresource, ends
-//! the pods the test asks to end, and finishes the deletion of terminating pods. A node whose
-//! heartbeat is stopped does nothing any more, like a machine that went away.
+//! the pods the test asks to end, reports running pods Ready again when someone else marked
+//! them not ready (as the kubelet's status sync does), and finishes the deletion of
+//! terminating pods. A node whose heartbeat is stopped does nothing any more, like a machine
+//! that went away, until its heartbeat resumes.
 //!
 //! Pod annotations steer the simulated containers:
 //! - `sim.skiff.io/exit-code: "<n>"`: the pod terminates with that exit code after running.
@@ -132,6 +134,15 @@ impl SimNodes {
             .insert(name.to_string(), false);
     }
 
+    /// Resumes a stopped node's heartbeat and everything it does.
+    pub fn resume_heartbeat(&self, name: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .nodes
+            .insert(name.to_string(), true);
+    }
+
     /// Removes a node object.
     pub async fn remove_node(&self, name: &str) {
         self.state.lock().unwrap().nodes.remove(name);
@@ -247,6 +258,33 @@ fn terminated_status(pod: &Value, code: i64) -> Value {
     status
 }
 
+fn pod_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// The status of a running pod with its readiness restored.
+fn ready_again(pod: &Value) -> Value {
+    let now = now_text();
+    let mut status = pod["status"].clone();
+    if let Some(conditions) = status["conditions"].as_array_mut() {
+        for c in conditions.iter_mut() {
+            if (c["type"] == "Ready" || c["type"] == "ContainersReady") && c["status"] != "True" {
+                c["status"] = json!("True");
+                c["lastTransitionTime"] = json!(now);
+            }
+        }
+    }
+    if let Some(containers) = status["containerStatuses"].as_array_mut() {
+        for c in containers.iter_mut() {
+            c["ready"] = json!(true);
+        }
+    }
+    status
+}
+
 /// The exit code a running pod ends with, if it ends.
 fn exit_code(pod: &Value, pods: &[Value]) -> Option<i64> {
     if let Some(code) = annotation(pod, "sim.skiff.io/exit-code") {
@@ -353,6 +391,19 @@ async fn step(client: &Client, state: &Mutex<State>, ips: &AtomicU32) -> Result<
                         )
                         .await?;
                     state.lock().unwrap().ended.insert(uid);
+                } else if annotation(pod, "sim.skiff.io/never-ready") != Some("true")
+                    && !pod_ready(pod)
+                {
+                    // Someone else (the node lifecycle controller, after a late heartbeat)
+                    // marked a running pod not ready: like the kubelet's status sync, the
+                    // node reports what it sees again.
+                    pods_api
+                        .patch_status(
+                            name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"status": ready_again(pod)})),
+                        )
+                        .await?;
                 }
             }
             _ => {}

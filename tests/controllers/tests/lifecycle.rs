@@ -302,6 +302,57 @@ async fn pods_of_a_node_whose_lease_goes_stale_are_evicted_and_replaced() {
     );
 }
 
+/// A heartbeat that comes late (a loaded machine) makes the node lifecycle controller mark the
+/// node's pods not ready; once the heartbeat is back, the node reports them ready again, as a
+/// kubelet's status sync does. (Without that, a late heartbeat left pods not ready for good and
+/// the eviction test above timed out on a loaded machine.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pods_marked_not_ready_by_a_late_heartbeat_become_ready_again() {
+    let cluster = TestCluster::start("replicaset,node-lifecycle").await;
+    let settings = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "skiff-node-lifecycle", "namespace": "kube-system"},
+        "data": {"nodeMonitorGracePeriodSeconds": "2", "defaultTolerationSeconds": "600"},
+    });
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&settings.to_string()))
+        .await;
+    let nodes = SimNodes::start(cluster.client.clone(), &["late-node"]).await;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("late", 2)))
+        .await;
+    let ready_pods = || async {
+        let pods = pods_of(&cluster, "default", "app=late").await;
+        let mut names: Vec<String> = pods
+            .iter()
+            .filter(|p| is_ready(p) && !is_deleting(p))
+            .map(wait::name)
+            .collect();
+        names.sort();
+        (pods.len() == 2 && names.len() == 2).then_some(names)
+    };
+    let before = until("two ready pods", WAIT, ready_pods).await;
+
+    nodes.stop_heartbeat("late-node");
+    until("the pods marked not ready", WAIT, || async {
+        let pods = pods_of(&cluster, "default", "app=late").await;
+        (pods.len() == 2 && pods.iter().all(|p| !is_ready(p))).then_some(())
+    })
+    .await;
+    nodes.resume_heartbeat("late-node");
+    let node_api = api_all(&cluster.client, "v1", "Node", "nodes");
+    until("the unreachable taint removed", WAIT, || async {
+        let node = wait::get(&node_api, "late-node").await?;
+        node["spec"]["taints"]
+            .as_array()
+            .is_none_or(|t| t.is_empty())
+            .then_some(())
+    })
+    .await;
+    let after = until("the same pods ready again", WAIT, ready_pods).await;
+    assert_eq!(after, before, "the pods were not replaced, only marked");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn endpoints_list_the_ready_pod_ips_of_a_service() {
     let cluster = TestCluster::start("replicaset,endpoints,endpointslice").await;
