@@ -32,6 +32,8 @@ enum Scenario {
     PodStartup(scenarios::pod_startup::Args),
     /// Requests through a ClusterIP beside a pod IP, and cluster DNS lookups.
     Services(scenarios::service_traffic::Args),
+    /// Service proxy rule sync (render + one nft transaction) beside `nft -f` of the same rules.
+    ProxySync(scenarios::proxy_sync::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
             Scenario::Controllers(args) => scenarios::controllers::run(args).await,
             Scenario::PodStartup(args) => scenarios::pod_startup::run(args).await,
             Scenario::Services(args) => scenarios::service_traffic::run(args).await,
+            Scenario::ProxySync(args) => scenarios::proxy_sync::run(args).await,
         }
     });
     match result {

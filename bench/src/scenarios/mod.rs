@@ -3,5 +3,6 @@
 pub mod api;
 pub mod controllers;
 pub mod pod_startup;
+pub mod proxy_sync;
 pub mod scheduler;
 pub mod service_traffic;
