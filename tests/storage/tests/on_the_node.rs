@@ -61,9 +61,6 @@ spec:
         imagePullPolicy: Never
         command: [sh, -c, '[ -f /data/id ] || hostname > /data/id; exec sleep 3600']
         volumeMounts: [{name: data, mountPath: /data}]
-      # The StatefulSet controller replaces this with the replica's claim; declared because
-      # the API server's template validation does not yet count volumeClaimTemplates.
-      volumes: [{name: data, emptyDir: {}}]
   volumeClaimTemplates:
   - metadata: {name: data}
     spec:

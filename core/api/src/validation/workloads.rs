@@ -183,11 +183,50 @@ pub fn validate_replica_set(obj: &Value) -> Vec<StatusCause> {
     causes
 }
 
+/// The StatefulSet spec with a volume for each `volumeClaimTemplates` entry the template does
+/// not define itself: containers mount the claims by template name, and each pod gets those
+/// volumes from its own claims, so the template's mounts are checked against both.
+fn with_claim_volumes(spec: &Value) -> std::borrow::Cow<'_, Value> {
+    let claims: Vec<&str> = super::as_array(spec.get("volumeClaimTemplates"))
+        .iter()
+        .filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str))
+        .collect();
+    if claims.is_empty() {
+        return std::borrow::Cow::Borrowed(spec);
+    }
+    let mut spec = spec.clone();
+    if let Some(pod) = spec
+        .pointer_mut("/template/spec")
+        .and_then(Value::as_object_mut)
+    {
+        let volumes = pod
+            .entry("volumes")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !volumes.is_array() {
+            *volumes = Value::Array(Vec::new());
+        }
+        if let Some(list) = volumes.as_array_mut() {
+            for name in claims {
+                if !list
+                    .iter()
+                    .any(|v| v.get("name").and_then(Value::as_str) == Some(name))
+                {
+                    list.push(serde_json::json!({
+                        "name": name,
+                        "persistentVolumeClaim": {"claimName": name},
+                    }));
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Owned(spec)
+}
+
 pub fn validate_stateful_set(obj: &Value) -> Vec<StatusCause> {
     let mut causes = Vec::new();
     let path = Path::new("spec");
     let spec = obj.get("spec").unwrap_or(&Value::Null);
-    common(spec, &path, "StatefulSet", &mut causes);
+    common(&with_claim_volumes(spec), &path, "StatefulSet", &mut causes);
     if let Some(p) = spec.get("podManagementPolicy").filter(|v| !v.is_null()) {
         check_enum(
             p,
@@ -393,6 +432,27 @@ mod tests {
                 "spec.updateStrategy.rollingUpdate.partition: Invalid value: -1: must be greater than or equal to 0",
                 "spec.volumeClaimTemplates[0].spec.resources[storage]: Required value",
             ]
+        );
+    }
+
+    #[test]
+    fn stateful_set_containers_may_mount_their_claim_templates_but_nothing_else() {
+        let mounts = json!([
+            {"name": "data", "mountPath": "/data"},
+            {"name": "cache", "mountPath": "/cache"},
+        ]);
+        let s = deployment(json!({
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx", "volumeMounts": mounts}]}
+            },
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}
+            }}]
+        }));
+        assert_eq!(
+            messages(validate_stateful_set(&s)),
+            vec!["spec.template.spec.containers[0].volumeMounts[1].name: Not found: \"cache\""]
         );
     }
 
