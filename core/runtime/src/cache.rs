@@ -102,9 +102,17 @@ impl Informer {
     /// Every object of a namespace (`""` = all).
     pub fn list(&self, namespace: &str) -> Vec<Arc<Value>> {
         let objects = self.objects.read().unwrap();
+        if namespace.is_empty() {
+            return objects.values().cloned().collect();
+        }
+        // Keys sort by namespace first, so one namespace is one contiguous range.
+        let first = ObjectKey {
+            namespace: namespace.to_string(),
+            name: String::new(),
+        };
         objects
-            .iter()
-            .filter(|(key, _)| namespace.is_empty() || key.namespace == namespace)
+            .range(first..)
+            .take_while(|(key, _)| key.namespace == namespace)
             .map(|(_, obj)| obj.clone())
             .collect()
     }
@@ -257,5 +265,35 @@ impl Caches {
                 .run(self.resources.clone(), self.cancel.clone()),
         );
         informer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(namespace: &str, name: &str) -> Arc<Value> {
+        Arc::new(json!({"metadata": {"namespace": namespace, "name": name}}))
+    }
+
+    #[test]
+    fn listing_a_namespace_returns_exactly_its_objects() {
+        let informer = Informer::new(KindRef::new("v1", "Pod"));
+        for (ns, name) in [("a", "x"), ("ab", "y"), ("b", "z"), ("a", "w"), ("", "n")] {
+            informer.apply(pod(ns, name));
+        }
+        let names = |ns: &str| -> Vec<String> {
+            informer
+                .list(ns)
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names("a"), ["w", "x"]);
+        assert_eq!(names("ab"), ["y"]);
+        assert_eq!(names("b"), ["z"]);
+        assert!(names("c").is_empty());
+        assert_eq!(names("").len(), 5);
     }
 }

@@ -222,9 +222,10 @@ impl Runner {
                         queue.add(key);
                         continue;
                     }
-                    let obj = primary.get(&key).map(|o| (*o).clone()).unwrap_or_else(
-                        || json!({ "deleted": true, "namespace": key.namespace, "name": key.name }),
-                    );
+                    // The cached object is shared, not copied: reconciles only read it.
+                    let obj: Arc<Value> = primary.get(&key).unwrap_or_else(|| {
+                        Arc::new(json!({ "deleted": true, "namespace": key.namespace, "name": key.name }))
+                    });
                     let ctx = context();
                     let started = Instant::now();
                     let result = {
