@@ -34,6 +34,8 @@ enum Scenario {
     Services(scenarios::service_traffic::Args),
     /// Service proxy rule sync (render + one nft transaction) beside `nft -f` of the same rules.
     ProxySync(scenarios::proxy_sync::Args),
+    /// Claim to Bound, and a pod with a fresh volume beside one without, on a real node.
+    Storage(scenarios::storage::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
             Scenario::PodStartup(args) => scenarios::pod_startup::run(args).await,
             Scenario::Services(args) => scenarios::service_traffic::run(args).await,
             Scenario::ProxySync(args) => scenarios::proxy_sync::run(args).await,
+            Scenario::Storage(args) => scenarios::storage::run(args).await,
         }
     });
     match result {

@@ -6,3 +6,4 @@ pub mod pod_startup;
 pub mod proxy_sync;
 pub mod scheduler;
 pub mod service_traffic;
+pub mod storage;
