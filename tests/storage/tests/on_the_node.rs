@@ -2,7 +2,8 @@
 //! with the kubelet (CSINode, topology label), a claim without a class gets the default
 //! class, pods on real containers write and read a dynamically provisioned volume across pod
 //! deletions, each StatefulSet replica keeps its own volume, nothing stays mounted after the
-//! pods go, and deleting a claim removes its volume directory.
+//! pods go, deleting a claim removes its volume directory, and a WaitForFirstConsumer claim
+//! gets its volume on the node the scheduler picked for its first pod.
 
 use std::path::Path;
 use std::time::Duration;
@@ -261,4 +262,73 @@ fn volumes_are_provisioned_published_kept_and_removed_on_a_real_node() {
             "{replica}'s volume lost"
         );
     }
+
+    // WaitForFirstConsumer: no volume until a pod uses the claim; then the scheduler picks
+    // the node, the provisioner creates the volume there and the pod runs on it.
+    up.apply(WAITING_CLASS_AND_CLAIM);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        jsonpath(&up, &["get", "pvc", "later"], "{.status.phase}"),
+        "Pending"
+    );
+    assert_eq!(
+        jsonpath(&up, &["get", "pvc", "later"], "{.spec.volumeName}"),
+        ""
+    );
+    up.apply(WAITING_POD);
+    until("the first consumer running", WAIT, || {
+        let p = phase(&up, "consumer");
+        (p == "Running").then_some(())
+    });
+    assert_eq!(
+        jsonpath(
+            &up,
+            &["get", "pvc", "later"],
+            "{.metadata.annotations.volume\\.kubernetes\\.io/selected-node}"
+        ),
+        NODE
+    );
+    assert_eq!(
+        jsonpath(&up, &["get", "pvc", "later"], "{.status.phase}"),
+        "Bound"
+    );
+    let pv = jsonpath(&up, &["get", "pvc", "later"], "{.spec.volumeName}");
+    let affinity = jsonpath(
+        &up,
+        &["get", "pv", &pv],
+        "{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}",
+    );
+    assert_eq!(affinity, NODE);
 }
+
+const WAITING_CLASS_AND_CLAIM: &str = "\
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: on-first-use}
+provisioner: hostpath.csi.skiff.dev
+reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: later}
+spec:
+  storageClassName: on-first-use
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 16Mi}}
+";
+
+const WAITING_POD: &str = "\
+apiVersion: v1
+kind: Pod
+metadata: {name: consumer}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: skiff.local/busybox:latest
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo here > /data/f; exec sleep 3600']
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes: [{name: data, persistentVolumeClaim: {claimName: later}}]
+";
