@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
@@ -49,6 +49,8 @@ pub(super) enum WriteOp {
 pub(super) struct Published {
     pub revision: AtomicI64,
     pub compacted: AtomicI64,
+    /// Durable transactions committed since the store was opened (each one fsync).
+    pub commits: AtomicU64,
 }
 
 pub(super) struct Writer {
@@ -113,6 +115,7 @@ impl Writer {
         })();
         match outcome {
             Ok((revision, compacted)) => {
+                self.published.commits.fetch_add(1, Ordering::Relaxed);
                 self.published.revision.store(revision, Ordering::Release);
                 self.published.compacted.store(compacted, Ordering::Release);
                 if !log.is_empty() && self.events.receiver_count() > 0 {
