@@ -68,12 +68,6 @@ pub fn kubernetes_service_ip(service_cidr: ipnet::Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(service_cidr.network()) + 1)
 }
 
-/// This node's address: the first of the pod range, which the pod bridge holds (as the
-/// local node sets it up).
-pub fn node_ip(pod_cidr: ipnet::Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(pod_cidr.network()) + 1)
-}
-
 /// Creates the `kubernetes` service with its endpoints, and starts the ingress controller.
 pub async fn start(client: &kube::Client, settings: AddonSettings) -> anyhow::Result<Addons> {
     let (endpoint, relay) = api_endpoint(settings.api, settings.node_ip).await?;

@@ -152,7 +152,7 @@ pub async fn start_simulated(
 }
 
 /// The first address of the pod range: the bridge's, the pods' gateway and the node's.
-fn gateway_of(cidr: Ipv4Net) -> Ipv4Addr {
+pub fn gateway_of(cidr: Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(cidr.network()) + 1)
 }
 

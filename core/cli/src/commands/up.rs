@@ -115,7 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Pods reach the API server as `kubernetes.default.svc` at the service's address.
     config.extra_sans = vec![
         crate::addons::kubernetes_service_ip(args.service_cidr).to_string(),
-        crate::addons::node_ip(args.pod_cidr).to_string(),
+        crate::node::gateway_of(args.pod_cidr).to_string(),
     ];
     let server = skiff_apiserver::start(config)
         .await
@@ -202,7 +202,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             service_cidr: args.service_cidr,
             node_ip: local
                 .is_some()
-                .then(|| crate::addons::node_ip(args.pod_cidr)),
+                .then(|| crate::node::gateway_of(args.pod_cidr)),
             ingress: (local.is_some() && enabled("proxy") && enabled("ingress")).then_some(
                 crate::addons::IngressListen {
                     http: args.ingress_http,
