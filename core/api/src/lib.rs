@@ -3,6 +3,7 @@
 //! Objects are handled as `serde_json::Value` so that built-in kinds and custom resources
 //! follow exactly the same paths through the store and the API server.
 
+pub mod convert;
 pub mod defaults;
 pub mod meta;
 pub mod openapi;

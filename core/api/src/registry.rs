@@ -415,6 +415,18 @@ const BUILTIN: &[Spec] = &[
         ALL,
         STATUS,
     ),
+    // Served by conversion from the stored v2 form (`convert`); listed after v2 so that v2
+    // stays the preferred version and names resolve to it. Not in `all`: one kind, one entry.
+    (
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        Namespaced,
+        &["hpa"],
+        NONE,
+        STATUS,
+    ),
     (
         "networking.k8s.io",
         "v1",

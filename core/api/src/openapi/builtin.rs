@@ -110,6 +110,11 @@ fn generate() -> Builtin {
     c.kind::<batch::Job>("batch", "v1", "Job");
     c.kind::<batch::CronJob>("batch", "v1", "CronJob");
     c.kind::<autoscaling::HorizontalPodAutoscaler>("autoscaling", "v2", "HorizontalPodAutoscaler");
+    c.kind::<autoscaling_v1::HorizontalPodAutoscaler>(
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+    );
     c.kind::<autoscaling_v1::Scale>("autoscaling", "v1", "Scale");
     c.kind::<networking::Ingress>("networking.k8s.io", "v1", "Ingress");
     c.kind::<networking::IngressClass>("networking.k8s.io", "v1", "IngressClass");

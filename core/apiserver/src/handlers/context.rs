@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 use serde_json::Value;
-use skiff_api::ResourceInfo;
+use skiff_api::{ResourceInfo, Status, convert};
 
 use crate::auth::User;
 use crate::request::{Query, Target};
@@ -30,12 +30,15 @@ pub struct Ctx {
     pub applying: bool,
     /// The CRD details of the target, looked up once per request.
     pub custom: Option<Arc<CustomVersion>>,
+    /// The version the client addressed, when it is served by conversion from the stored
+    /// one (`target.info`): bodies are converted on the way in and out.
+    pub served: Option<ResourceInfo>,
 }
 
 impl Ctx {
     pub fn new(
         state: Arc<ApiState>,
-        target: Target,
+        mut target: Target,
         query: Query,
         user: User,
         req: &Request,
@@ -68,8 +71,21 @@ impl Ctx {
             });
         let dry_run = query.get("dryRun").is_some();
         let custom = state.custom(&target.info);
+        let served = convert::storage_version(
+            &target.info.group,
+            &target.info.version,
+            &target.info.plural,
+        )
+        .and_then(|v| {
+            let stored = state
+                .registry()
+                .by_plural(&target.info.group, v, &target.info.plural)
+                .cloned()?;
+            Some(std::mem::replace(&mut target.info, stored))
+        });
         Ctx {
             custom,
+            served,
             format: Format::from_accept(accept),
             state,
             target,
@@ -102,12 +118,40 @@ impl Ctx {
         self.custom.clone()
     }
 
+    /// The resource version the client addressed (the stored one unless converted).
+    pub fn served_info(&self) -> &ResourceInfo {
+        self.served.as_ref().unwrap_or(&self.target.info)
+    }
+
+    /// A request body in the stored version: 400 when it names another version than the
+    /// URL, converted when the URL's version is served by conversion.
+    pub fn to_storage(&self, obj: Value) -> Result<Value, Status> {
+        match &self.served {
+            Some(served) => {
+                super::create::check_type(served, &obj)?;
+                Ok(convert::convert(obj, &self.target.info.api_version()))
+            }
+            None => Ok(obj),
+        }
+    }
+
+    /// A stored object in the version the client addressed.
+    pub fn to_served(&self, obj: Value) -> Value {
+        match &self.served {
+            Some(served) => convert::convert(obj, &served.api_version()),
+            None => obj,
+        }
+    }
+
     /// One object in the requested form (plain or as a one-row `Table`).
     pub fn respond(&self, code: u16, obj: &Value) -> Response {
         match &self.table {
             Some(include) if self.target.subresource.is_none() => {
                 let table = self.table_of(std::slice::from_ref(obj), include);
                 response::object(code, &table, self.format)
+            }
+            _ if self.served.is_some() => {
+                response::object(code, &self.to_served(obj.clone()), self.format)
             }
             _ => response::object(code, obj, self.format),
         }
@@ -119,6 +163,25 @@ impl Ctx {
             .as_ref()
             .filter(|c| !c.printer_columns.is_empty())
             .map(|c| c.printer_columns.as_slice());
-        crate::machinery::to_table(self.info(), columns, objects, include)
+        let mut table = crate::machinery::to_table(self.info(), columns, objects, include);
+        if let Some(served) = &self.served {
+            served_rows(&mut table, &served.api_version());
+        }
+        table
+    }
+}
+
+/// Converts the objects a `Table` embeds (`includeObject=Object`) to the served version; the
+/// cells were printed from the stored form.
+pub fn served_rows(table: &mut Value, api_version: &str) {
+    let rows = table.get_mut("rows").and_then(Value::as_array_mut);
+    for row in rows.into_iter().flatten() {
+        if let Some(obj) = row.get_mut("object")
+            && obj
+                .get("kind")
+                .is_some_and(|k| k != "PartialObjectMetadata")
+        {
+            *obj = convert::convert(obj.take(), api_version);
+        }
     }
 }

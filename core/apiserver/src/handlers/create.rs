@@ -10,7 +10,7 @@ use crate::{body, crd, machinery, namespaces, objects};
 
 pub async fn create(ctx: Ctx, body: Body, content_type: &str) -> Result<Response, Status> {
     let bytes = body::read(body).await?;
-    let obj = body::decode_object(&bytes, content_type)?;
+    let obj = ctx.to_storage(body::decode_object(&bytes, content_type)?)?;
     let created = commit_create(&ctx, obj).await?;
     Ok(ctx.respond(201, &created))
 }

@@ -84,14 +84,14 @@ pub async fn delete_collection(ctx: Ctx, body: Body) -> Result<Response, Status>
             .and_then(|r| r.parse().ok())
             .unwrap_or(0);
         match delete_object(&one, obj, rev, &opts).await {
-            Ok(v) => deleted.push(v),
+            Ok(v) => deleted.push(ctx.to_served(v)),
             Err(s) if s.code == 404 || s.code == 409 => {}
             Err(s) => return Err(s),
         }
     }
     let body = json!({
-        "kind": ctx.info().list_kind(),
-        "apiVersion": ctx.info().api_version(),
+        "kind": ctx.served_info().list_kind(),
+        "apiVersion": ctx.served_info().api_version(),
         "metadata": {},
         "items": deleted,
     });

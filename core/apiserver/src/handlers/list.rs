@@ -112,10 +112,10 @@ pub async fn list(ctx: Ctx) -> Result<Response, Status> {
             table
         }
         None => json!({
-            "kind": ctx.info().list_kind(),
-            "apiVersion": ctx.info().api_version(),
+            "kind": ctx.served_info().list_kind(),
+            "apiVersion": ctx.served_info().api_version(),
             "metadata": meta,
-            "items": items,
+            "items": items.into_iter().map(|o| ctx.to_served(o)).collect::<Vec<_>>(),
         }),
     };
     Ok(crate::response::object(200, &body, ctx.format))

@@ -147,6 +147,7 @@ pub async fn patch(mut ctx: Ctx, body: Body, content_type: &str) -> Result<Respo
                 }
                 let obj = machinery::server_side_apply(None, &applied, &ctx.manager, force)
                     .map_err(|f| apply_failure(&ctx, f))?;
+                let obj = ctx.to_storage(obj)?;
                 let created = commit_create(&ctx, obj).await?;
                 return Ok(ctx.respond(201, &created));
             }
@@ -157,13 +158,19 @@ pub async fn patch(mut ctx: Ctx, body: Body, content_type: &str) -> Result<Respo
         {
             return Err(conflict(&ctx));
         }
+        // A patch is written against the version the client addressed.
+        let served = match &ctx.served {
+            Some(_) => std::borrow::Cow::Owned(ctx.to_served(old.clone())),
+            None => std::borrow::Cow::Borrowed(&old),
+        };
         let new = match kind {
             PatchType::Apply => {
-                machinery::server_side_apply(Some(&old), &patch, &ctx.manager, force)
+                machinery::server_side_apply(Some(&served), &patch, &ctx.manager, force)
                     .map_err(|f| apply_failure(&ctx, f))?
             }
-            other => apply_patch(other, &old, &patch)?,
+            other => apply_patch(other, &served, &patch)?,
         };
+        drop(served);
         if !new.is_object() {
             return Err(Status::new(
                 422,
@@ -171,6 +178,7 @@ pub async fn patch(mut ctx: Ctx, body: Body, content_type: &str) -> Result<Respo
                 "the patch must leave an object",
             ));
         }
+        let new = ctx.to_storage(new)?;
         match commit_update(&ctx, old, rev, new, part).await {
             Err(s)
                 if s.code == 409 && s.reason == "Conflict" && pinned.is_none() && attempt < 5 =>

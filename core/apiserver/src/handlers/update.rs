@@ -35,7 +35,7 @@ impl Part {
 
 pub async fn put(ctx: Ctx, body: Body, content_type: &str) -> Result<Response, Status> {
     let bytes = body::read(body).await?;
-    let obj = body::decode_object(&bytes, content_type)?;
+    let obj = ctx.to_storage(body::decode_object(&bytes, content_type)?)?;
     check_type(ctx.info(), &obj)?;
     if let Some(name) = meta::name(&obj)
         && name != ctx.name()

@@ -101,22 +101,31 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
         .custom()
         .map(|c| c.printer_columns.clone())
         .filter(|c| !c.is_empty());
+    let served = ctx.served.clone();
     let encode = {
         let info = info.clone();
+        let served = served.clone();
         move |obj: &Value| -> Value {
-            match &table {
-                Some(include) => crate::machinery::to_table(
-                    &info,
-                    columns.as_deref(),
-                    std::slice::from_ref(obj),
-                    include,
-                ),
-                None => obj.clone(),
+            match (&table, &served) {
+                (Some(include), _) => {
+                    let mut t = crate::machinery::to_table(
+                        &info,
+                        columns.as_deref(),
+                        std::slice::from_ref(obj),
+                        include,
+                    );
+                    if let Some(s) = &served {
+                        super::context::served_rows(&mut t, &s.api_version());
+                    }
+                    t
+                }
+                (None, Some(s)) => skiff_api::convert::convert(obj.clone(), &s.api_version()),
+                (None, None) => obj.clone(),
             }
         }
     };
     let bookmark = {
-        let info = info.clone();
+        let info = served.unwrap_or_else(|| info.clone());
         move |rev: i64, end_of_initial: bool| -> bytes::Bytes {
             let mut m = json!({"resourceVersion": rev.to_string()});
             if end_of_initial {
