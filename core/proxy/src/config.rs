@@ -11,15 +11,17 @@ use ipnet::Ipv4Net;
 pub struct ProxyConfig {
     /// This node's name, to tell local endpoints (traffic policy `Local`) apart.
     pub node_name: String,
-    /// The nftables table (family `ip`) the proxy owns and replaces whole on every sync.
-    /// Default `skiff-proxy`.
+    /// The nftables table (family `ip`) the proxy owns. Default `skiff-proxy`.
     pub table: String,
     /// Shortest time between two syncs, so bursts of changes make one transaction.
     /// Default 100 ms.
     pub min_sync_interval: Duration,
-    /// Rules are rewritten this often even without changes, repairing edits by hand.
-    /// Default 60 s.
+    /// A sync runs this often even without changes (it also retries load balancer
+    /// addresses that could not be written). Default 60 s.
     pub resync_interval: Duration,
+    /// The table is replaced whole this often; the syncs in between send only what changed,
+    /// so a hand edit of the table lasts at most this long. Default 1 hour.
+    pub full_sync_interval: Duration,
     /// Addresses for `LoadBalancer` services. When set, this proxy gives each such service
     /// without an address the first free one and writes it to `status.loadBalancer`;
     /// enable it on one node only. The addresses must be routed to the nodes. Default none.
@@ -39,6 +41,7 @@ impl ProxyConfig {
             table: "skiff-proxy".into(),
             min_sync_interval: Duration::from_millis(100),
             resync_interval: Duration::from_secs(60),
+            full_sync_interval: Duration::from_secs(3600),
             load_balancer_pool: None,
             dns: None,
             set_sysctls: true,

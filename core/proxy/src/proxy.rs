@@ -1,5 +1,5 @@
 //! The proxy: informers on Services and EndpointSlices, a debounced sync loop that renders
-//! and applies the whole ruleset, load balancer addresses, and the node's cluster DNS.
+//! the ruleset and applies what changed, load balancer addresses, and the node's cluster DNS.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ProxyConfig;
 use crate::dns::{ClusterView, DnsServer};
 use crate::nft::{Nft, NftCommand};
+use crate::plan::{Plan, plan};
 use crate::render::{RenderOptions, render};
+use crate::ruleset::Ruleset;
 use crate::{dns, lb, model, nft, sysctl};
 
 #[derive(Debug, thiserror::Error)]
@@ -124,16 +126,13 @@ impl Proxy {
             slices,
             nft: nft.clone(),
             last: None,
+            last_full: Instant::now(),
         };
         let (tx, syncs) = watch::channel(0);
-        let first = syncer.sync(true).await;
         let mut syncer = syncer;
-        match first {
-            Ok(script) => syncer.last = Some(script),
-            Err(e) => {
-                stop.cancel();
-                return Err(e);
-            }
+        if let Err(e) = syncer.sync().await {
+            stop.cancel();
+            return Err(e);
         }
         let _ = tx.send(1);
         tasks.push(tokio::spawn(syncer.run(changed, stop.clone(), tx)));
@@ -193,13 +192,17 @@ struct Syncer {
     services: Store<Service>,
     slices: Store<EndpointSlice>,
     nft: Arc<dyn Nft>,
-    last: Option<String>,
+    /// The ruleset the kernel holds, as far as this proxy knows: `None` before the first
+    /// sync and after a failed one, which makes the next sync a full one.
+    last: Option<Ruleset>,
+    /// When the table was last replaced whole.
+    last_full: Instant,
 }
 
 impl Syncer {
-    /// Assigns load balancer addresses, renders, and applies when the ruleset changed (or
-    /// always, with `force`). Returns the script in force.
-    async fn sync(&self, force: bool) -> Result<String, Error> {
+    /// Assigns load balancer addresses, renders, and applies what changed since the last
+    /// sync; the whole table when no ruleset is known or a full sync is due.
+    async fn sync(&mut self) -> Result<(), Error> {
         let services = self.services.state();
         if let Some(pool) = &self.config.load_balancer_pool {
             for (ns, name, ip) in lb::plan(services.iter().map(|s| s.as_ref()), pool) {
@@ -214,33 +217,47 @@ impl Syncer {
             slices.iter().map(|s| s.as_ref()),
             &self.config.node_name,
         );
-        let script = render(&models, &self.options);
-        if force || self.last.as_deref() != Some(script.as_str()) {
-            let nft = self.nft.clone();
-            let text = script.clone();
-            let started = Instant::now();
-            tokio::task::spawn_blocking(move || nft.apply(&text))
-                .await
-                .map_err(|e| Error::Apply(nft::Error::Spawn(std::io::Error::other(e))))?
-                .map_err(Error::Apply)?;
-            tracing::debug!(
-                services = models.len(),
-                took = ?started.elapsed(),
-                "ruleset applied"
-            );
+        let next = render(&models, &self.options);
+        let full_due = self.last_full.elapsed() >= self.config.full_sync_interval;
+        let last = self.last.take().filter(|_| !full_due);
+        let (full, script) = match plan(last.as_ref(), &next) {
+            Plan::Unchanged => {
+                self.last = Some(next);
+                return Ok(());
+            }
+            Plan::Partial(script) => (false, script),
+            Plan::Full(script) => (true, script),
+        };
+        let nft = self.nft.clone();
+        let started = Instant::now();
+        // On failure `last` stays `None`: the kernel may hold anything, so the retry
+        // replaces the table whole.
+        tokio::task::spawn_blocking(move || nft.apply(&script))
+            .await
+            .map_err(|e| Error::Apply(nft::Error::Spawn(std::io::Error::other(e))))?
+            .map_err(Error::Apply)?;
+        tracing::debug!(
+            services = models.len(),
+            full,
+            took = ?started.elapsed(),
+            "ruleset applied"
+        );
+        if full {
+            self.last_full = Instant::now();
         }
-        Ok(script)
+        self.last = Some(next);
+        Ok(())
     }
 
     async fn run(mut self, changed: Arc<Notify>, stop: CancellationToken, tx: watch::Sender<u64>) {
         let mut last_sync = Instant::now();
         let mut count = 1u64;
         loop {
-            let forced = tokio::select! {
+            tokio::select! {
                 () = stop.cancelled() => return,
-                () = changed.notified() => false,
-                () = tokio::time::sleep(self.config.resync_interval) => true,
-            };
+                () = changed.notified() => {}
+                () = tokio::time::sleep(self.config.resync_interval) => {}
+            }
             let wait = self
                 .config
                 .min_sync_interval
@@ -250,15 +267,13 @@ impl Syncer {
                 () = tokio::time::sleep(wait) => {}
             }
             last_sync = Instant::now();
-            match self.sync(forced).await {
-                Ok(script) => {
-                    self.last = Some(script);
+            match self.sync().await {
+                Ok(()) => {
                     count += 1;
                     let _ = tx.send(count);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "sync failed; retrying");
-                    self.last = None;
+                    tracing::warn!(error = %e, "sync failed; retrying with a full sync");
                     changed.notify_one();
                 }
             }
@@ -267,7 +282,7 @@ impl Syncer {
 }
 
 impl ProxyHandle {
-    /// How many syncs ran so far (each renders; it applies only when the ruleset changed).
+    /// How many syncs ran so far (each renders; it applies only what changed, if anything).
     pub fn syncs(&self) -> u64 {
         *self.syncs.borrow()
     }
@@ -310,30 +325,4 @@ impl ProxyHandle {
         }
         Ok(())
     }
-}
-
-/// Renders the ruleset for `n` synthetic services of `endpoints` endpoints each and, when
-/// `nft` is given, applies it; returns the script and the time each step took. For
-/// benchmarks.
-pub fn render_and_apply(
-    n: usize,
-    endpoints: usize,
-    table: &str,
-    nft: Option<&dyn Nft>,
-) -> Result<(String, Duration, Duration), nft::Error> {
-    let started = Instant::now();
-    let models = model::synthetic(n, endpoints);
-    let script = render(
-        &models,
-        &RenderOptions {
-            table: table.into(),
-            dns: None,
-        },
-    );
-    let rendered = started.elapsed();
-    let started = Instant::now();
-    if let Some(nft) = nft {
-        nft.apply(&script)?;
-    }
-    Ok((script, rendered, started.elapsed()))
 }

@@ -1,5 +1,4 @@
-//! Renders the whole desired ruleset as one `nft -f` script that replaces the proxy's table
-//! in a single transaction.
+//! Renders the desired ruleset from the services: the layout of the proxy's table.
 //!
 //! Layout: one verdict map keyed by `address . protocol . port` jumps from the nat hooks to a
 //! chain per service port; that chain picks an endpoint with `numgen random mod N` (after
@@ -12,6 +11,7 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::model::{Endpoint, ServiceModel, ServicePort};
+use crate::ruleset::Ruleset;
 
 /// Packet mark bit asking the postrouting chain to masquerade.
 pub const MASQUERADE_MARK: u32 = 0x4000;
@@ -19,34 +19,33 @@ pub const MASQUERADE_MARK: u32 = 0x4000;
 /// What the rules need besides the services.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderOptions {
-    /// The `ip` family table the proxy owns, replaced whole on each sync.
+    /// The `ip` family table the proxy owns.
     pub table: String,
     /// Sends `service_ip:53` (UDP and TCP) to the node-local DNS server at this address.
     pub dns: Option<(Ipv4Addr, SocketAddrV4)>,
 }
 
-/// A name safe for nft identifiers (namespace and service names are DNS labels).
+/// The name part of a service port. Namespace and service names are DNS labels (letters,
+/// digits, `-`), all valid in nft identifiers, and never hold the `_` used as separator, so
+/// two service ports never share a name.
 fn ident(s: &ServiceModel, p: &ServicePort) -> String {
-    format!(
-        "{}_{}_{}_{}",
-        s.namespace.replace('-', "_"),
-        s.name.replace('-', "_"),
-        p.protocol.nft(),
-        p.port
-    )
+    format!("{}_{}_{}_{}", s.namespace, s.name, p.protocol.nft(), p.port)
 }
 
-/// The ruleset for `services`: the table is created (so deleting it cannot fail), deleted
-/// and defined again, all in one transaction.
-pub fn render(services: &[ServiceModel], opts: &RenderOptions) -> String {
-    let t = &opts.table;
-    let mut out = String::with_capacity(256 + services.len() * 512);
-    let mut chains = String::new();
-    let mut sets = String::new();
-    let mut service_map: Vec<String> = Vec::new();
-    let mut node_port_map: Vec<String> = Vec::new();
-    let mut no_endpoints: Vec<String> = Vec::new();
-    let mut no_node_endpoints: Vec<String> = Vec::new();
+/// The name suffix of an endpoint: its address and port, so an endpoint keeps its chain and
+/// its affinity set while others come and go.
+fn endpoint_suffix(ep: &Endpoint) -> String {
+    let [a, b, c, d] = ep.ip.octets();
+    format!("{a}_{b}_{c}_{d}_{}", ep.port)
+}
+
+/// The ruleset for `services`.
+pub fn render(services: &[ServiceModel], opts: &RenderOptions) -> Ruleset {
+    let mut rs = Ruleset {
+        table: opts.table.clone(),
+        base: base_chains(opts),
+        ..Ruleset::default()
+    };
     let dns_ip = opts.dns.map(|(ip, _)| ip);
 
     for s in services {
@@ -56,29 +55,27 @@ pub fn render(services: &[ServiceModel], opts: &RenderOptions) -> String {
         for p in &s.ports {
             let id = ident(s, p);
             let proto = p.protocol.nft();
-            let all: Vec<&Endpoint> = p.endpoints.iter().collect();
-            let local: Vec<&Endpoint> = p.endpoints.iter().filter(|e| e.local).collect();
+            // Endpoint chains are shared by the cluster and the local views.
+            let all: Vec<String> = p.endpoints.iter().map(endpoint_suffix).collect();
+            let local: Vec<String> = p
+                .endpoints
+                .iter()
+                .filter(|e| e.local)
+                .map(endpoint_suffix)
+                .collect();
+            for (ep, suffix) in p.endpoints.iter().zip(&all) {
+                endpoint_chain(&mut rs, s, p, &id, suffix, ep);
+            }
             let internal = if s.internal_local { &local } else { &all };
             let external = if s.external_local { &local } else { &all };
-            // Endpoint chains are shared by the cluster and the local views.
-            for (i, ep) in p.endpoints.iter().enumerate() {
-                endpoint_chain(&mut chains, &mut sets, s, p, &id, i, ep);
-            }
-            let index = |e: &&Endpoint| p.endpoints.iter().position(|x| x == *e).unwrap_or(0);
             if let Some(ip) = s.cluster_ip {
                 let key = format!("{ip} . {proto} . {}", p.port);
                 if internal.is_empty() {
-                    no_endpoints.push(key);
+                    rs.no_endpoints.insert(key);
                 } else {
-                    pick_chain(
-                        &mut chains,
-                        &format!("svc_{id}"),
-                        s,
-                        &id,
-                        &internal.iter().map(index).collect::<Vec<_>>(),
-                        false,
-                    );
-                    service_map.push(format!("{key} : goto svc_{id}"));
+                    let chain = format!("svc_{id}");
+                    pick_chain(&mut rs, &chain, s, &id, internal, false);
+                    rs.services.insert(key, format!("goto {chain}"));
                 }
             }
             let exposed = p.node_port.is_some() || !s.external_ips.is_empty();
@@ -89,60 +86,32 @@ pub fn render(services: &[ServiceModel], opts: &RenderOptions) -> String {
             // through this node; under Local the client address is kept.
             let ext_chain = format!("ext_{id}");
             if !external.is_empty() {
-                pick_chain(
-                    &mut chains,
-                    &ext_chain,
-                    s,
-                    &id,
-                    &external.iter().map(index).collect::<Vec<_>>(),
-                    !s.external_local,
-                );
+                pick_chain(&mut rs, &ext_chain, s, &id, external, !s.external_local);
             }
             for ip in &s.external_ips {
                 let key = format!("{ip} . {proto} . {}", p.port);
                 if external.is_empty() {
-                    no_endpoints.push(key);
+                    rs.no_endpoints.insert(key);
                 } else {
-                    service_map.push(format!("{key} : goto {ext_chain}"));
+                    rs.services.insert(key, format!("goto {ext_chain}"));
                 }
             }
             if let Some(np) = p.node_port {
                 let key = format!("{proto} . {np}");
                 if external.is_empty() {
-                    no_node_endpoints.push(key);
+                    rs.no_node_endpoints.insert(key);
                 } else {
-                    node_port_map.push(format!("{key} : goto {ext_chain}"));
+                    rs.node_ports.insert(key, format!("goto {ext_chain}"));
                 }
             }
         }
     }
+    rs
+}
 
-    let _ = writeln!(out, "table ip {t}\ndelete table ip {t}\ntable ip {t} {{");
-    element_block(
-        &mut out,
-        "map services",
-        "ipv4_addr . inet_proto . inet_service : verdict",
-        &service_map,
-    );
-    element_block(
-        &mut out,
-        "map node_ports",
-        "inet_proto . inet_service : verdict",
-        &node_port_map,
-    );
-    element_block(
-        &mut out,
-        "set no_endpoints",
-        "ipv4_addr . inet_proto . inet_service",
-        &no_endpoints,
-    );
-    element_block(
-        &mut out,
-        "set no_node_endpoints",
-        "inet_proto . inet_service",
-        &no_node_endpoints,
-    );
-    out.push_str(&sets);
+/// The hook chains and the `services` dispatch chain, the same for every sync of a proxy.
+fn base_chains(opts: &RenderOptions) -> String {
+    let mut out = String::new();
     let mark = MASQUERADE_MARK;
     let _ = write!(
         out,
@@ -175,79 +144,65 @@ pub fn render(services: &[ServiceModel], opts: &RenderOptions) -> String {
     out.push_str(
         "\t\tfib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @node_ports\n\t}\n",
     );
-    out.push_str(&chains);
-    out.push_str("}\n");
     out
 }
 
-fn element_block(out: &mut String, head: &str, ty: &str, elements: &[String]) {
-    let _ = write!(out, "\t{head} {{\n\t\ttype {ty}\n");
-    if !elements.is_empty() {
-        let _ = writeln!(out, "\t\telements = {{ {} }}", elements.join(",\n\t\t\t"));
-    }
-    out.push_str("\t}\n");
-}
-
-/// A chain choosing one of `indexes` (endpoints of the port) at random, after the affinity
+/// A chain choosing one of the endpoints named by `suffixes` at random, after the affinity
 /// sets; `masquerade` marks the packet first.
 fn pick_chain(
-    out: &mut String,
+    rs: &mut Ruleset,
     name: &str,
     s: &ServiceModel,
     id: &str,
-    indexes: &[usize],
+    suffixes: &[String],
     masquerade: bool,
 ) {
-    let _ = writeln!(out, "\tchain {name} {{");
+    let mut rules = Vec::with_capacity(suffixes.len() + 2);
     if masquerade {
-        let _ = writeln!(out, "\t\tmeta mark set meta mark | {MASQUERADE_MARK:#x}");
+        rules.push(format!("meta mark set meta mark | {MASQUERADE_MARK:#x}"));
     }
     if s.affinity_timeout.is_some() {
-        for i in indexes {
-            let _ = writeln!(out, "\t\tip saddr @aff_{id}_{i} goto ep_{id}_{i}");
+        for e in suffixes {
+            rules.push(format!("ip saddr @aff_{id}_{e} goto ep_{id}_{e}"));
         }
     }
-    let targets: Vec<String> = indexes
+    let targets: Vec<String> = suffixes
         .iter()
         .enumerate()
-        .map(|(n, i)| format!("{n} : goto ep_{id}_{i}"))
+        .map(|(n, e)| format!("{n} : goto ep_{id}_{e}"))
         .collect();
-    let _ = writeln!(
-        out,
-        "\t\tnumgen random mod {} vmap {{ {} }}\n\t}}",
-        indexes.len(),
+    rules.push(format!(
+        "numgen random mod {} vmap {{ {} }}",
+        suffixes.len(),
         targets.join(", ")
-    );
+    ));
+    rs.chains.insert(name.to_string(), rules);
 }
 
 fn endpoint_chain(
-    chains: &mut String,
-    sets: &mut String,
+    rs: &mut Ruleset,
     s: &ServiceModel,
     p: &ServicePort,
     id: &str,
-    i: usize,
+    suffix: &str,
     ep: &Endpoint,
 ) {
-    let _ = writeln!(
-        chains,
-        "\tchain ep_{id}_{i} {{\n\t\tip saddr {} meta mark set meta mark | {MASQUERADE_MARK:#x}",
+    let mut rules = vec![format!(
+        "ip saddr {} meta mark set meta mark | {MASQUERADE_MARK:#x}",
         ep.ip
-    );
+    )];
     if let Some(timeout) = s.affinity_timeout {
-        let _ = writeln!(
-            sets,
-            "\tset aff_{id}_{i} {{\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout {timeout}s\n\t}}"
-        );
-        let _ = writeln!(chains, "\t\tupdate @aff_{id}_{i} {{ ip saddr }}");
+        let set = format!("aff_{id}_{suffix}");
+        rules.push(format!("update @{set} {{ ip saddr }}"));
+        rs.affinity_sets.insert(set, timeout);
     }
-    let _ = writeln!(
-        chains,
-        "\t\tmeta l4proto {} dnat to {}:{}\n\t}}",
+    rules.push(format!(
+        "meta l4proto {} dnat to {}:{}",
         p.protocol.nft(),
         ep.ip,
         ep.port
-    );
+    ));
+    rs.chains.insert(format!("ep_{id}_{suffix}"), rules);
 }
 
 /// The script removing the table (on shutdown).
@@ -270,10 +225,10 @@ mod tests {
     #[test]
     fn each_endpoint_gets_a_dnat_chain_and_the_service_picks_among_them() {
         let s = synthetic(1, 3);
-        let out = render(&s, &opts());
+        let out = render(&s, &opts()).full_script();
         assert!(out.starts_with("table ip skiff-test\ndelete table ip skiff-test\n"));
-        assert!(out.contains("10.96.1.0 . tcp . 80 : goto svc_bench_svc_0_tcp_80"));
-        assert!(out.contains("numgen random mod 3 vmap { 0 : goto ep_bench_svc_0_tcp_80_0, 1 : goto ep_bench_svc_0_tcp_80_1, 2 : goto ep_bench_svc_0_tcp_80_2 }"));
+        assert!(out.contains("10.96.1.0 . tcp . 80 : goto svc_bench_svc-0_tcp_80"));
+        assert!(out.contains("numgen random mod 3 vmap { 0 : goto ep_bench_svc-0_tcp_80_10_244_0_0_8080, 1 : goto ep_bench_svc-0_tcp_80_10_244_0_1_8080, 2 : goto ep_bench_svc-0_tcp_80_10_244_0_2_8080 }"));
         assert!(out.contains("meta l4proto tcp dnat to 10.244.0.2:8080"));
         assert!(out.contains("ip saddr 10.244.0.2 meta mark set meta mark | 0x4000"));
     }
@@ -281,7 +236,7 @@ mod tests {
     #[test]
     fn a_service_without_endpoints_is_rejected_not_mapped() {
         let s = synthetic(1, 0);
-        let out = render(&s, &opts());
+        let out = render(&s, &opts()).full_script();
         assert!(!out.contains("goto svc_"));
         assert!(out.contains("set no_endpoints {\n\t\ttype ipv4_addr . inet_proto . inet_service\n\t\telements = { 10.96.1.0 . tcp . 80 }"));
     }
@@ -290,12 +245,14 @@ mod tests {
     fn affinity_adds_a_timed_set_per_endpoint_checked_before_the_random_pick() {
         let mut s = synthetic(1, 2);
         s[0].affinity_timeout = Some(30);
-        let out = render(&s, &opts());
-        assert!(out.contains("set aff_bench_svc_0_tcp_80_1 {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 30s"));
-        let check = out.find("ip saddr @aff_bench_svc_0_tcp_80_0 goto").unwrap();
+        let out = render(&s, &opts()).full_script();
+        assert!(out.contains("set aff_bench_svc-0_tcp_80_10_244_0_1_8080 {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n\t\ttimeout 30s"));
+        let check = out
+            .find("ip saddr @aff_bench_svc-0_tcp_80_10_244_0_0_8080 goto")
+            .unwrap();
         let pick = out.find("numgen random mod 2").unwrap();
         assert!(check < pick);
-        assert!(out.contains("update @aff_bench_svc_0_tcp_80_0 { ip saddr }"));
+        assert!(out.contains("update @aff_bench_svc-0_tcp_80_10_244_0_0_8080 { ip saddr }"));
     }
 
     #[test]
@@ -303,14 +260,14 @@ mod tests {
         let mut s = synthetic(1, 1);
         s[0].ports[0].node_port = Some(30080);
         s[0].external_ips = vec!["10.200.0.1".parse().unwrap()];
-        let out = render(&s, &opts());
-        assert!(out.contains("tcp . 30080 : goto ext_bench_svc_0_tcp_80"));
-        assert!(out.contains("10.200.0.1 . tcp . 80 : goto ext_bench_svc_0_tcp_80"));
+        let out = render(&s, &opts()).full_script();
+        assert!(out.contains("tcp . 30080 : goto ext_bench_svc-0_tcp_80"));
+        assert!(out.contains("10.200.0.1 . tcp . 80 : goto ext_bench_svc-0_tcp_80"));
         assert!(
-            out.contains("chain ext_bench_svc_0_tcp_80 {\n\t\tmeta mark set meta mark | 0x4000")
+            out.contains("chain ext_bench_svc-0_tcp_80 {\n\t\tmeta mark set meta mark | 0x4000")
         );
         s[0].external_local = true;
-        let local = render(&s, &opts());
+        let local = render(&s, &opts()).full_script();
         assert!(!local.contains("goto ext_"));
         assert!(local.contains("elements = { tcp . 30080 }"));
     }
@@ -322,15 +279,18 @@ mod tests {
             "10.96.1.0".parse().unwrap(),
             "10.99.0.1:5353".parse().unwrap(),
         ));
-        let out = render(&synthetic(1, 1), &o);
+        let out = render(&synthetic(1, 1), &o).full_script();
         assert!(out.contains("ip daddr 10.96.1.0 udp dport 53 dnat to 10.99.0.1:5353"));
-        assert!(!out.contains("goto svc_bench_svc_0"));
+        assert!(!out.contains("goto svc_bench_svc-0"));
     }
 
     #[test]
     fn rendering_is_stable_for_the_same_input() {
         let s = synthetic(50, 4);
-        assert_eq!(render(&s, &opts()), render(&s, &opts()));
+        assert_eq!(
+            render(&s, &opts()).full_script(),
+            render(&s, &opts()).full_script()
+        );
     }
 
     #[test]
@@ -346,7 +306,7 @@ mod tests {
             "10.96.0.10".parse().unwrap(),
             "10.99.0.1:53".parse().unwrap(),
         ));
-        let script = render(&s, &o);
+        let script = render(&s, &o).full_script();
         let mut child = std::process::Command::new("nft")
             .args(["--check", "-f", "-"])
             .stdin(std::process::Stdio::piped())

@@ -325,7 +325,7 @@ async fn a_restarted_proxy_leaves_no_duplicate_or_stale_rules() {
         "stale service left: {after}"
     );
     assert_eq!(
-        after.matches("chain ep_default_one_tcp_80_0 ").count(),
+        after.matches("chain ep_default_one_tcp_80_").count(),
         1,
         "{after}"
     );
