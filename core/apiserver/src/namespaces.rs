@@ -77,8 +77,34 @@ pub async fn check_can_create(
     namespace: &str,
     name: &str,
 ) -> Result<(), Status> {
-    let (ns, _) = objects::get(store, namespaces_info(), None, namespace).await?;
-    if meta::is_deleting(&ns) || ns.pointer("/status/phase") == Some(&json!("Terminating")) {
+    // Every namespaced create reads its namespace: decode only the two fields that matter
+    // instead of the whole object into a `Value` (a measurable share of a create).
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Meta {
+        deletion_timestamp: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Phase {
+        phase: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Lifecycle {
+        #[serde(default)]
+        metadata: Meta,
+        #[serde(default)]
+        status: Phase,
+    }
+    let nsinfo = namespaces_info();
+    let kv = match store.get(&nsinfo.key(None, namespace)).await {
+        Ok(Some(kv)) => kv,
+        Ok(None) => return Err(Status::not_found(&nsinfo.group, &nsinfo.plural, namespace)),
+        Err(e) => return Err(objects::store_error(e, nsinfo, namespace)),
+    };
+    let ns: Lifecycle = serde_json::from_slice(&kv.value)
+        .map_err(|e| Status::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
+    if ns.metadata.deletion_timestamp.is_some() || ns.status.phase.as_deref() == Some("Terminating")
+    {
         return Err(Status::new(
             403,
             "Forbidden",
