@@ -3,9 +3,11 @@
 //!
 //! The kube-runtime `watcher` does the list, the watch, resuming from the last
 //! resourceVersion on reconnect and relisting on 410 Gone; this module keeps the objects as
-//! JSON (what scripts and plugins read) and fans events out.
+//! JSON (what scripts and plugins read), without their `managedFields` (bookkeeping of the
+//! server's that no controller reads, often as big as the rest of the object), indexes them
+//! by controller owner, and fans events out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -52,10 +54,73 @@ impl CacheEvent {
 
 type Subscriber = Arc<dyn Fn(&CacheEvent) + Send + Sync>;
 
+/// The objects of one kind, by key and by the uid of their controller owner.
+#[derive(Default)]
+struct Store {
+    objects: BTreeMap<ObjectKey, Arc<Value>>,
+    /// Controller owner uid → keys of the objects it controls, so a controller's children
+    /// are found without going through every object of the namespace.
+    by_controller: HashMap<String, BTreeSet<ObjectKey>>,
+}
+
+fn controller_uid(obj: &Value) -> Option<&str> {
+    crate::cluster::controller_of(obj)?["uid"].as_str()
+}
+
+impl Store {
+    fn from_objects(objects: BTreeMap<ObjectKey, Arc<Value>>) -> Self {
+        let mut store = Store {
+            objects,
+            by_controller: HashMap::new(),
+        };
+        for (key, obj) in &store.objects {
+            if let Some(uid) = controller_uid(obj) {
+                store
+                    .by_controller
+                    .entry(uid.to_string())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+        store
+    }
+
+    fn unindex(&mut self, key: &ObjectKey, obj: &Value) {
+        if let Some(uid) = controller_uid(obj)
+            && let Some(keys) = self.by_controller.get_mut(uid)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_controller.remove(uid);
+            }
+        }
+    }
+
+    fn insert(&mut self, key: ObjectKey, obj: Arc<Value>) {
+        if let Some(uid) = controller_uid(&obj) {
+            self.by_controller
+                .entry(uid.to_string())
+                .or_default()
+                .insert(key.clone());
+        }
+        if let Some(old) = self.objects.insert(key.clone(), obj.clone())
+            && controller_uid(&old) != controller_uid(&obj)
+        {
+            self.unindex(&key, &old);
+        }
+    }
+
+    fn remove(&mut self, key: &ObjectKey) {
+        if let Some(old) = self.objects.remove(key) {
+            self.unindex(key, &old);
+        }
+    }
+}
+
 /// The cache of one kind.
 pub struct Informer {
     kind: KindRef,
-    objects: RwLock<BTreeMap<ObjectKey, Arc<Value>>>,
+    store: RwLock<Store>,
     ready: watch::Sender<bool>,
     subscribers: RwLock<Vec<(u64, Subscriber)>>,
     next_id: AtomicU64,
@@ -65,7 +130,7 @@ impl Informer {
     fn new(kind: KindRef) -> Self {
         Informer {
             kind,
-            objects: RwLock::new(BTreeMap::new()),
+            store: RwLock::new(Store::default()),
             ready: watch::channel(false).0,
             subscribers: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(1),
@@ -96,12 +161,25 @@ impl Informer {
 
     /// One object.
     pub fn get(&self, key: &ObjectKey) -> Option<Arc<Value>> {
-        self.objects.read().unwrap().get(key).cloned()
+        self.store.read().unwrap().objects.get(key).cloned()
+    }
+
+    /// The objects whose controller ownerReference has `uid`.
+    pub fn controlled_by(&self, uid: &str) -> Vec<Arc<Value>> {
+        let store = self.store.read().unwrap();
+        store
+            .by_controller
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| store.objects.get(key).cloned())
+            .collect()
     }
 
     /// Every object of a namespace (`""` = all).
     pub fn list(&self, namespace: &str) -> Vec<Arc<Value>> {
-        let objects = self.objects.read().unwrap();
+        let store = self.store.read().unwrap();
+        let objects = &store.objects;
         if namespace.is_empty() {
             return objects.values().cloned().collect();
         }
@@ -150,6 +228,11 @@ impl Informer {
 
     fn normalize(&self, obj: kube::api::DynamicObject) -> Arc<Value> {
         let mut value = serde_json::to_value(obj).unwrap_or(Value::Null);
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            // An update without them keeps the stored ones, so writes from the cache lose
+            // nothing.
+            meta.remove("managedFields");
+        }
         if let Some(map) = value.as_object_mut() {
             // List items may come without their type; scripts expect it on every object.
             map.entry("apiVersion")
@@ -161,7 +244,7 @@ impl Informer {
     }
 
     fn apply(&self, obj: Arc<Value>) {
-        self.objects
+        self.store
             .write()
             .unwrap()
             .insert(ObjectKey::of(&obj), obj.clone());
@@ -169,19 +252,23 @@ impl Informer {
     }
 
     fn delete(&self, obj: Arc<Value>) {
-        self.objects.write().unwrap().remove(&ObjectKey::of(&obj));
+        self.store.write().unwrap().remove(&ObjectKey::of(&obj));
         self.dispatch(CacheEvent::Deleted(obj));
     }
 
     /// Replaces the whole content after a (re)list; objects that vanished are deletions.
     fn replace(&self, fresh: BTreeMap<ObjectKey, Arc<Value>>) {
-        let old = std::mem::replace(&mut *self.objects.write().unwrap(), fresh.clone());
-        for (key, obj) in old {
-            if !fresh.contains_key(&key) {
+        let applied: Vec<Arc<Value>> = fresh.values().cloned().collect();
+        let old = std::mem::replace(
+            &mut *self.store.write().unwrap(),
+            Store::from_objects(fresh),
+        );
+        for (key, obj) in old.objects {
+            if self.get(&key).is_none() {
                 self.dispatch(CacheEvent::Deleted(obj));
             }
         }
-        for obj in fresh.into_values() {
+        for obj in applied {
             self.dispatch(CacheEvent::Applied(obj));
         }
         self.ready.send_replace(true);
@@ -295,5 +382,61 @@ mod tests {
         assert_eq!(names("b"), ["z"]);
         assert!(names("c").is_empty());
         assert_eq!(names("").len(), 5);
+    }
+
+    fn owned(name: &str, owner_uid: &str, controller: bool) -> Arc<Value> {
+        Arc::new(
+            json!({"metadata": {"namespace": "a", "name": name, "ownerReferences": [
+                {"apiVersion": "v1", "kind": "X", "name": "x", "uid": owner_uid, "controller": controller}
+            ]}}),
+        )
+    }
+
+    fn names(objects: Vec<Arc<Value>>) -> Vec<String> {
+        let mut names: Vec<String> = objects
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn controlled_objects_follow_changes_of_their_controller_reference() {
+        let informer = Informer::new(KindRef::new("v1", "Pod"));
+        informer.apply(owned("p1", "u1", true));
+        informer.apply(owned("p2", "u1", true));
+        informer.apply(owned("p3", "u1", false));
+        informer.apply(owned("p4", "u2", true));
+        assert_eq!(names(informer.controlled_by("u1")), ["p1", "p2"]);
+
+        // Released, then taken over by another controller; deleted.
+        informer.apply(pod("a", "p1"));
+        informer.apply(owned("p2", "u2", true));
+        assert!(informer.controlled_by("u1").is_empty());
+        assert_eq!(names(informer.controlled_by("u2")), ["p2", "p4"]);
+        informer.delete(owned("p4", "u2", true));
+        assert_eq!(names(informer.controlled_by("u2")), ["p2"]);
+
+        // A relist replaces the index with the fresh objects'.
+        let fresh = BTreeMap::from([(ObjectKey::new("a", "p5"), owned("p5", "u3", true))]);
+        informer.replace(fresh);
+        assert!(informer.controlled_by("u2").is_empty());
+        assert_eq!(names(informer.controlled_by("u3")), ["p5"]);
+    }
+
+    #[test]
+    fn cached_objects_leave_out_managed_fields() {
+        let informer = Informer::new(KindRef::new("v1", "Pod"));
+        let obj: kube::api::DynamicObject = serde_json::from_value(json!({
+            "metadata": {"namespace": "a", "name": "p", "managedFields": [
+                {"manager": "m", "operation": "Update", "apiVersion": "v1"}
+            ]}
+        }))
+        .unwrap();
+        let cached = informer.normalize(obj);
+        assert!(cached["metadata"].get("managedFields").is_none());
+        assert_eq!(cached["metadata"]["name"], "p");
+        assert_eq!(cached["kind"], "Pod");
     }
 }

@@ -21,6 +21,9 @@ use crate::events::EventRecorder;
 use crate::resources::Resources;
 use crate::selector;
 
+/// How many creates [`Cluster::create_all`] keeps in flight.
+pub const CREATES_AT_ONCE: usize = 16;
+
 /// How long a read waits for the first list of a kind no one watched before.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -109,6 +112,15 @@ fn to_dynamic(obj: &Value) -> Result<DynamicObject, Error> {
 
 fn to_value(obj: DynamicObject) -> Value {
     serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// `apiVersion`, `kind` and `metadata` of an object.
+fn metadata_only(obj: &Value) -> Value {
+    json!({
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": obj["metadata"],
+    })
 }
 
 /// Whether every field present in `desired` has the same value in `existing` (objects are
@@ -240,11 +252,49 @@ impl Cluster {
         let namespace = owner["metadata"]["namespace"].as_str().unwrap_or_default();
         let informer = self.informer(kind)?;
         Ok(informer
-            .list(namespace)
+            .controlled_by(uid)
             .into_iter()
-            .filter(|obj| controller_of(obj).is_some_and(|r| r["uid"].as_str() == Some(uid)))
+            // A namespaced owner controls objects of its own namespace only.
+            .filter(|obj| {
+                namespace.is_empty() || obj["metadata"]["namespace"].as_str() == Some(namespace)
+            })
             .map(|obj| (*obj).clone())
             .collect())
+    }
+
+    /// An object's type and metadata only (upstream's `PartialObjectMetadata`), for
+    /// controllers that look at ownership and lifecycle rather than content: much less to
+    /// hand to a script than the whole object.
+    pub fn get_meta(
+        &self,
+        kind: &KindRef,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, Error> {
+        let informer = self.informer(kind)?;
+        Ok(informer
+            .get(&ObjectKey::new(namespace, name))
+            .map(|obj| metadata_only(&obj)))
+    }
+
+    /// The type and metadata of every object of `kind` in `namespace` (`""` = all).
+    pub fn list_meta(&self, kind: &KindRef, namespace: &str) -> Result<Vec<Value>, Error> {
+        let informer = self.informer(kind)?;
+        Ok(informer
+            .list(namespace)
+            .iter()
+            .map(|obj| metadata_only(obj))
+            .collect())
+    }
+
+    /// Whether objects of a served kind live in namespaces; `None` for a kind not served.
+    pub fn is_namespaced(&self, api_version: &str, kind: &str) -> Result<Option<bool>, Error> {
+        let group = KindRef::new(api_version, kind).group().to_string();
+        Ok(self
+            .api_resources()?
+            .iter()
+            .find(|r| r.group == group && r.kind == kind)
+            .map(|r| r.namespaced))
     }
 
     fn api_for(&self, kind: &KindRef, namespace: &str) -> Result<Api<DynamicObject>, Error> {
@@ -274,6 +324,38 @@ impl Cluster {
                 source,
             })?;
         Ok(to_value(created))
+    }
+
+    /// Creates several objects, up to [`CREATES_AT_ONCE`] requests in flight, as upstream's
+    /// controllers create a batch of pods. Every create is attempted; the first failure (in
+    /// the order given) is the error, otherwise the created objects in that order.
+    pub fn create_all(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
+        use futures::StreamExt;
+        let requests = objects
+            .iter()
+            .map(|obj| {
+                let kind = kind_of(obj)?;
+                let (namespace, name) = Self::namespace_name(obj);
+                let api = self.api_for(&kind, &namespace)?;
+                let body = to_dynamic(obj)?;
+                Ok(async move {
+                    api.create(&PostParams::default(), &body)
+                        .await
+                        .map(to_value)
+                        .map_err(|source| Error::Api {
+                            verb: "create",
+                            target: Self::target(&kind, &namespace, &name),
+                            source,
+                        })
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let results: Vec<Result<Value, Error>> = self.block_on(
+            futures::stream::iter(requests)
+                .buffered(CREATES_AT_ONCE)
+                .collect(),
+        );
+        results.into_iter().collect()
     }
 
     /// Replaces an object (its resourceVersion makes a stale update a conflict).

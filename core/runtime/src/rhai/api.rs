@@ -112,6 +112,39 @@ pub fn register(engine: &mut Engine) {
             )
         },
     );
+    engine.register_fn(
+        "get_meta",
+        |api_version: &str, k: &str, namespace: &str, name: &str| -> Result<Dynamic> {
+            let ctx = current_context()?;
+            optional(
+                ctx.cluster
+                    .get_meta(&kind(api_version, k), namespace, name)
+                    .map_err(fail)?,
+            )
+        },
+    );
+    engine.register_fn(
+        "list_meta",
+        |api_version: &str, k: &str, namespace: &str| -> Result<Dynamic> {
+            let ctx = current_context()?;
+            array(
+                ctx.cluster
+                    .list_meta(&kind(api_version, k), namespace)
+                    .map_err(fail)?,
+            )
+        },
+    );
+    engine.register_fn(
+        "namespaced",
+        |api_version: &str, k: &str| -> Result<Dynamic> {
+            let ctx = current_context()?;
+            Ok(ctx
+                .cluster
+                .is_namespaced(api_version, k)
+                .map_err(fail)?
+                .map_or(Dynamic::UNIT, Dynamic::from_bool))
+        },
+    );
     engine.register_fn("api_resources", || -> Result<Dynamic> {
         let ctx = current_context()?;
         let served = ctx.cluster.api_resources().map_err(fail)?;
@@ -131,6 +164,11 @@ pub fn register(engine: &mut Engine) {
                 .create(&to_json(&Dynamic::from_map(obj))?)
                 .map_err(fail)?,
         )
+    });
+    engine.register_fn("create_all", |objects: Array| -> Result<Dynamic> {
+        let ctx = current_context()?;
+        let objects: Vec<Value> = objects.iter().map(to_json).collect::<Result<_>>()?;
+        array(ctx.cluster.create_all(&objects).map_err(fail)?)
     });
     engine.register_fn("update", |obj: Map| -> Result<Dynamic> {
         let ctx = current_context()?;
