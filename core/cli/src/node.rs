@@ -121,8 +121,15 @@ pub async fn start_local(
     })
 }
 
+/// How many simulated nodes register at the same time: enough to overlap the API round trips
+/// of registration, few enough not to flood the server while it starts.
+const SIMULATED_STARTS_AT_ONCE: usize = 32;
+
+/// How often a simulated node re-syncs each pod without a change.
+const SIMULATED_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Simulated nodes `sim-0` … `sim-N-1`: the real kubelet over the simulated runtime, all
-/// sharing one pod watch, without networking.
+/// sharing one pod watch, without networking. They register a few dozen at a time.
 pub async fn start_simulated(
     client: kube::Client,
     router: &StreamingRouter,
@@ -130,7 +137,8 @@ pub async fn start_simulated(
     count: usize,
 ) -> anyhow::Result<Vec<KubeletHandle>> {
     let source = Arc::new(WatchPodSource::shared(client.clone()));
-    let mut handles = Vec::with_capacity(count);
+    let limit = Arc::new(tokio::sync::Semaphore::new(SIMULATED_STARTS_AT_ONCE));
+    let mut starts = tokio::task::JoinSet::new();
     for i in 0..count {
         let name = format!("sim-{i}");
         let runtime: Arc<dyn ContainerRuntime> = Arc::new(SimulatedRuntime::new());
@@ -138,15 +146,33 @@ pub async fn start_simulated(
         config
             .labels
             .insert("skiff.dev/simulated".into(), "true".into());
+        // Simulated containers change only when told to, so the periodic pod sync that
+        // notices containers changing behind the agent's back can be as slow as upstream's
+        // (probes and back-offs keep their own wake-ups): with thousands of pods a sync each
+        // second was a fifth of the process's work.
+        config.sync_interval = SIMULATED_SYNC_INTERVAL;
         let seams = skiff_kubelet::kubelet::Seams {
             source: Some(source.clone()),
             ..Default::default()
         };
-        let handle = Kubelet::start_with(client.clone(), runtime, None, config, seams)
-            .await
-            .with_context(|| format!("cannot start simulated node {name}"))?;
-        router.register(&name, Arc::new(handle.streaming()));
-        handles.push(handle);
+        let client = client.clone();
+        let limit = limit.clone();
+        starts.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let handle = Kubelet::start_with(client, runtime, None, config, seams)
+                .await
+                .with_context(|| format!("cannot start simulated node {name}"))?;
+            anyhow::Ok((i, handle))
+        });
+    }
+    let mut handles = Vec::with_capacity(count);
+    while let Some(started) = starts.join_next().await {
+        handles.push(started.context("a simulated node's start panicked")??);
+    }
+    handles.sort_by_key(|(i, _)| *i);
+    let handles: Vec<KubeletHandle> = handles.into_iter().map(|(_, h)| h).collect();
+    for handle in &handles {
+        router.register(handle.node_name(), Arc::new(handle.streaming()));
     }
     Ok(handles)
 }

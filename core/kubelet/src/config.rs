@@ -93,8 +93,12 @@ pub struct KubeletConfig {
     pub capacity: Capacity,
     /// Extra node labels on top of `kubernetes.io/hostname`, `/os` and `/arch`.
     pub labels: BTreeMap<String, String>,
-    /// Lease renewal and node status period. Default 10 s.
+    /// Lease renewal period; also how often the node status is checked for a change and
+    /// written if it changed. Default 10 s.
     pub heartbeat_interval: Duration,
+    /// Longest time between two node status writes when nothing changes (upstream's
+    /// `nodeStatusReportFrequency`). Default 5 min.
+    pub status_report_interval: Duration,
     /// How often each pod is reconciled with its containers even without a change.
     /// Default 1 s.
     pub sync_interval: Duration,
@@ -134,6 +138,7 @@ impl KubeletConfig {
             node_ip: IpAddr::from([127, 0, 0, 1]),
             labels: BTreeMap::new(),
             heartbeat_interval: Duration::from_secs(10),
+            status_report_interval: Duration::from_secs(300),
             sync_interval: Duration::from_secs(1),
             volume_refresh: Duration::from_secs(5),
             cluster_dns: None,

@@ -1,6 +1,7 @@
 //! The Node object: registration, status conditions and the heartbeat Lease.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{Node, NodeAddress, NodeCondition, NodeStatus, NodeSystemInfo};
@@ -210,14 +211,55 @@ pub async fn register(client: &Client, config: &KubeletConfig) -> Result<(), Err
 
 /// Writes the node status (conditions with fresh heartbeat times).
 pub async fn update_status(client: &Client, config: &KubeletConfig) -> Result<(), Error> {
+    sync_status(client, config, true).await.map(drop)
+}
+
+/// The status with the parts that change on every heartbeat (condition heartbeat times)
+/// taken out, to tell a real change from a mere refresh.
+fn without_heartbeats(status: &NodeStatus) -> NodeStatus {
+    let mut status = status.clone();
+    for c in status.conditions.iter_mut().flatten() {
+        c.last_heartbeat_time = None;
+    }
+    status
+}
+
+/// Whether `current` (the server's status) already says everything `fresh` says, apart from
+/// heartbeat times. Fields other agents own (images, volumes in use, ...) are not compared.
+fn reports_the_same(current: &NodeStatus, fresh: &NodeStatus) -> bool {
+    let current = without_heartbeats(current);
+    let fresh = without_heartbeats(fresh);
+    current.capacity == fresh.capacity
+        && current.allocatable == fresh.allocatable
+        && current.conditions == fresh.conditions
+        && current.addresses == fresh.addresses
+        && current.node_info == fresh.node_info
+}
+
+/// Brings the node status up to date: writes it when `force`d or when it differs from what
+/// the server holds (heartbeat times aside), as upstream's kubelet does between its
+/// periodic reports. Returns whether it wrote.
+pub async fn sync_status(
+    client: &Client,
+    config: &KubeletConfig,
+    force: bool,
+) -> Result<bool, Error> {
     let api: Api<Node> = Api::all(client.clone());
     let err = |source| Error::Status {
         node: config.node_name.clone(),
         source,
     };
     let current = api.get(&config.node_name).await.map_err(err)?;
-    let status = status(config, current.status.as_ref());
-    let patch = json!({"status": status});
+    let fresh = status(config, current.status.as_ref());
+    if !force
+        && current
+            .status
+            .as_ref()
+            .is_some_and(|current| reports_the_same(current, &fresh))
+    {
+        return Ok(false);
+    }
+    let patch = json!({"status": fresh});
     api.patch_status(
         &config.node_name,
         &PatchParams::default(),
@@ -225,10 +267,11 @@ pub async fn update_status(client: &Client, config: &KubeletConfig) -> Result<()
     )
     .await
     .map_err(err)?;
-    Ok(())
+    Ok(true)
 }
 
-/// Creates or renews the node's Lease in `kube-node-lease`.
+/// Creates or renews the node's Lease in `kube-node-lease`: one merge patch of the renewal
+/// fields (no read first), a create when the Lease does not exist yet.
 pub async fn renew_lease(client: &Client, config: &KubeletConfig) -> Result<(), Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let err = |source| Error::Lease {
@@ -236,50 +279,133 @@ pub async fn renew_lease(client: &Client, config: &KubeletConfig) -> Result<(), 
         source,
     };
     let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
-    match api.get_opt(&config.node_name).await.map_err(err)? {
-        Some(mut lease) => {
-            let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-            spec.renew_time = Some(now);
-            spec.holder_identity = Some(config.node_name.clone());
-            spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
-            api.replace(&config.node_name, &PostParams::default(), &lease)
-                .await
-                .map_err(err)?;
-        }
-        None => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(config.node_name.clone()),
-                    namespace: Some(LEASE_NAMESPACE.into()),
-                    ..Default::default()
-                },
-                spec: Some(LeaseSpec {
-                    holder_identity: Some(config.node_name.clone()),
-                    lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
-                    acquire_time: Some(now.clone()),
-                    renew_time: Some(now),
-                    ..Default::default()
-                }),
-            };
-            api.create(&PostParams::default(), &lease)
-                .await
-                .map_err(err)?;
-        }
+    let renewal = json!({"spec": {
+        "holderIdentity": config.node_name,
+        "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+        "renewTime": now,
+    }});
+    match api
+        .patch(
+            &config.node_name,
+            &PatchParams::default(),
+            &Patch::Merge(&renewal),
+        )
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => return Err(err(e)),
     }
-    Ok(())
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(config.node_name.clone()),
+            namespace: Some(LEASE_NAMESPACE.into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(config.node_name.clone()),
+            lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+            acquire_time: Some(now.clone()),
+            renew_time: Some(now),
+            ..Default::default()
+        }),
+    };
+    match api.create(&PostParams::default(), &lease).await {
+        Ok(_) => Ok(()),
+        // Created meanwhile (another renewal raced us): it is fresh.
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(err(e)),
+    }
 }
 
-/// Renews the lease and refreshes the node status every heartbeat interval until dropped.
+/// A delay in `[0, period)` that differs between nodes, so many agents started together do
+/// not all heartbeat in the same instant.
+fn jitter(node: &str, period: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    let hash = std::collections::hash_map::RandomState::new().hash_one(node);
+    let nanos = period.as_nanos().max(1);
+    Duration::from_nanos((u128::from(hash) % nanos) as u64)
+}
+
+/// Renews the lease every heartbeat interval and keeps the node status current until
+/// dropped: the status is written when it changes and at least every status report
+/// interval (upstream's `nodeStatusReportFrequency`), not on every heartbeat, so a node's
+/// steady state costs one Lease write per interval.
 pub async fn heartbeat(client: Client, config: KubeletConfig) {
-    let mut tick = tokio::time::interval(config.heartbeat_interval);
+    let period = config.heartbeat_interval;
+    let start = tokio::time::Instant::now() + jitter(&config.node_name, period);
+    let mut tick = tokio::time::interval_at(start, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // `register` wrote the status just before.
+    let mut reported = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         if let Err(e) = renew_lease(&client, &config).await {
             tracing::warn!(error = %e, "lease renewal failed");
         }
-        if let Err(e) = update_status(&client, &config).await {
-            tracing::warn!(error = %e, "node status update failed");
+        let due = reported.elapsed() >= config.status_report_interval;
+        match sync_status(&client, &config, due).await {
+            Ok(true) => reported = tokio::time::Instant::now(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "node status update failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn config() -> KubeletConfig {
+        KubeletConfig::new("n1", PathBuf::from("/nonexistent"))
+    }
+
+    #[test]
+    fn a_later_status_with_only_new_heartbeat_times_reports_the_same() {
+        let config = config();
+        let first = status(&config, None);
+        std::thread::sleep(Duration::from_millis(2));
+        let second = status(&config, Some(&first));
+        assert_ne!(first.conditions, second.conditions, "heartbeat times moved");
+        assert!(reports_the_same(&first, &second));
+    }
+
+    #[test]
+    fn a_condition_changed_by_someone_else_is_reported_again() {
+        let config = config();
+        let mut server = status(&config, None);
+        for c in server.conditions.iter_mut().flatten() {
+            if c.type_ == "Ready" {
+                c.status = "Unknown".into();
+                c.reason = Some("NodeStatusUnknown".into());
+            }
+        }
+        let fresh = status(&config, Some(&server));
+        assert!(!reports_the_same(&server, &fresh));
+        let ready = fresh
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(ready.status, "True");
+    }
+
+    #[test]
+    fn changed_capacity_is_reported_again() {
+        let mut config = config();
+        let before = status(&config, None);
+        config.capacity.pods += 1;
+        assert!(!reports_the_same(&before, &status(&config, Some(&before))));
+    }
+
+    #[test]
+    fn heartbeat_jitter_stays_within_the_period() {
+        let period = Duration::from_secs(10);
+        for i in 0..100 {
+            assert!(jitter(&format!("sim-{i}"), period) < period);
+        }
+        assert_eq!(jitter("n", Duration::ZERO), Duration::ZERO);
     }
 }
