@@ -42,6 +42,29 @@ pub struct Args {
     /// The `skiff` binary (default: next to `skiff-bench`).
     #[arg(long)]
     pub skiff: Option<PathBuf>,
+    /// The phases to run (all by default); fewer make a shorter profiling run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "floor,deployments,anti-affinity"
+    )]
+    pub phases: Vec<PhaseName>,
+    /// One more argument for `skiff up` (repeatable), e.g. `--up-arg=--builtin-controllers-dir=DIR`
+    /// to compare controller scripts on the same binary.
+    #[arg(long, allow_hyphen_values = true)]
+    pub up_arg: Vec<String>,
+}
+
+/// One phase of the scenario, each on a fresh `skiff up`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhaseName {
+    /// Pods created with `spec.nodeName` preset (the API floor, the baseline).
+    Floor,
+    /// Deployments of `--replicas`.
+    Deployments,
+    /// Deployments of `--anti-replicas` with required hostname anti-affinity.
+    AntiAffinity,
 }
 
 /// One phase's figures.
@@ -70,37 +93,56 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         skiff.display()
     );
 
-    let floor = {
-        let up = SkiffUp::start(&skiff, args.nodes).await?;
+    let runs = |phase| args.phases.contains(&phase);
+    let floor = if runs(PhaseName::Floor) {
+        let up = SkiffUp::start(&skiff, &args).await?;
         let rate = create_bound_pods(&up.client, &args).await?;
-        eprintln!("api floor: {rate:.0} pods/s with nodeName preset");
-        rate
-    };
-    let plain = {
-        let up = SkiffUp::start(&skiff, args.nodes).await?;
-        let phase = schedule(&up, &args, args.replicas, false).await?;
         eprintln!(
-            "scheduled: {:.0} pods/s, p99 {:.0} ms, peak {:.0} MiB",
+            "api floor: {rate:.0} pods/s with nodeName preset, peak {:.0} MiB",
+            up.peak_mib()?
+        );
+        Some(rate)
+    } else {
+        None
+    };
+    let mut phases = Vec::new();
+    for (name, prefix, per_deployment, anti) in [
+        (PhaseName::Deployments, "", args.replicas, false),
+        (
+            PhaseName::AntiAffinity,
+            "anti_affinity_",
+            args.anti_replicas,
+            true,
+        ),
+    ] {
+        if !runs(name) {
+            continue;
+        }
+        let up = SkiffUp::start(&skiff, &args).await?;
+        let phase = schedule(&up, &args, per_deployment, anti).await?;
+        eprintln!(
+            "{name:?}: {:.0} pods/s, p99 {:.0} ms, peak {:.0} MiB",
             phase.pods_per_s, phase.p99_ms, phase.peak_mib
         );
-        phase
-    };
-    let anti = {
-        let up = SkiffUp::start(&skiff, args.nodes).await?;
-        let phase = schedule(&up, &args, args.anti_replicas, true).await?;
-        eprintln!(
-            "anti-affinity: {:.0} pods/s, p99 {:.0} ms, peak {:.0} MiB",
-            phase.pods_per_s, phase.p99_ms, phase.peak_mib
-        );
-        phase
-    };
-    for (prefix, p) in [("", &plain), ("anti_affinity_", &anti)] {
+        phases.push((prefix, phase));
+    }
+    if let Some(floor) = floor {
+        Figure {
+            bench: "scheduler",
+            metric: "api_bound_pod_create_per_s",
+            value: floor,
+            unit: "pods/s",
+            baseline: None,
+        }
+        .print();
+    }
+    for (prefix, p) in &phases {
         Figure {
             bench: "scheduler",
             metric: &format!("{prefix}pods_per_s"),
             value: p.pods_per_s,
             unit: "pods/s",
-            baseline: Some(("api_bound_pod_create_per_s", floor)),
+            baseline: floor.map(|f| ("api_bound_pod_create_per_s", f)),
         }
         .print();
         Figure {
@@ -131,7 +173,8 @@ struct SkiffUp {
 }
 
 impl SkiffUp {
-    async fn start(skiff: &Path, nodes: usize) -> anyhow::Result<SkiffUp> {
+    async fn start(skiff: &Path, args: &Args) -> anyhow::Result<SkiffUp> {
+        let nodes = args.nodes;
         let dir = tempfile::tempdir()?;
         let mut child = Command::new(skiff)
             .arg("up")
@@ -140,10 +183,13 @@ impl SkiffUp {
             .args(["--listen", "127.0.0.1:0", "--disable", "kubelet,proxy"])
             .arg("--sim-nodes")
             .arg(nodes.to_string())
+            .args(&args.up_arg)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| format!("cannot run {}", skiff.display()))?;
+        // Printed so a profiler can be attached to the server under load.
+        eprintln!("skiff up pid {}", child.id());
         let stdout = child.stdout.take().context("no stdout")?;
         // The ready line names the kubeconfig: `... use it with: kubectl --kubeconfig PATH`.
         let ready = tokio::task::spawn_blocking(move || {
