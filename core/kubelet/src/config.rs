@@ -120,6 +120,9 @@ pub struct KubeletConfig {
     pub netns_prefix: String,
     /// Plugins for volume types the kubelet does not know itself (CSI). Default none.
     pub volume_plugins: crate::volume::VolumePlugins,
+    /// Where pods get their address when the node has no network plugin (simulated nodes);
+    /// without one (and without a plugin) pods have no address. Default none.
+    pub pod_addresses: Option<ipnet::Ipv4Net>,
 }
 
 /// The kubelet version reported in `nodeInfo.kubeletVersion`.
@@ -148,6 +151,7 @@ impl KubeletConfig {
             backoff: BackoffConfig::default(),
             netns_prefix: "skiff-".into(),
             volume_plugins: Default::default(),
+            pod_addresses: None,
         }
     }
 }

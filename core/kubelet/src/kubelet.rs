@@ -143,6 +143,9 @@ impl Kubelet {
                 .unwrap_or_else(|| Arc::new(ApiObjects::new(client.clone()))),
             netns: seams.netns.unwrap_or_else(|| Arc::new(IpNetns)),
             volume_plugins: config.volume_plugins.clone(),
+            addresses: config
+                .pod_addresses
+                .map(crate::pod::addresses::AddressPool::new),
             client,
             runtime,
             cni,

@@ -7,6 +7,7 @@ pub mod kubelet;
 pub mod node;
 pub mod pod;
 pub mod runtime;
+pub mod simulated;
 pub mod streaming;
 pub mod volume;
 

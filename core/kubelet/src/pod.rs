@@ -1,5 +1,6 @@
 //! Pods on this node: their source, their per-pod workers and what those workers use.
 
+pub mod addresses;
 pub mod backoff;
 pub mod context;
 pub mod downward;

@@ -111,6 +111,9 @@ pub struct ContainerConfig {
     pub log_path: PathBuf,
     /// Extra labels kept with the container.
     pub labels: BTreeMap<String, String>,
+    /// The pod's annotations. Real runtimes ignore them; the simulated one takes its
+    /// steering from them (see [`simulated`]).
+    pub pod_annotations: BTreeMap<String, String>,
 }
 
 impl ContainerConfig {

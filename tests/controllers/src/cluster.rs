@@ -1,31 +1,18 @@
-//! An API server and the controller host in-process, loading the built-in Rhai controllers
-//! exactly as `skiff up` does, plus the real `kubectl` against them.
+//! The built-in Rhai controllers on an in-process API server and controller host (the
+//! shared [`InProcessCluster`]), selected as `skiff up --controllers` does.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::ops::Deref;
+use std::path::PathBuf;
 
-use kube::Client;
-use skiff_apiserver::{Config, Server};
-use skiff_runtime::{EnableList, Host, HostConfig};
+use skiff_runtime::EnableList;
+pub use skiff_test_support::{InProcessCluster, builtin_controllers as builtin_dir, client_for};
 
-/// The directory holding the built-in controllers.
-pub fn builtin_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../builtin-controllers")
-}
-
-/// A running API server with the controller host attached; both stop on drop.
-pub struct TestCluster {
-    server: Option<Server>,
-    host: Option<Host>,
-    /// The kube-rs client the host and the tests use.
-    pub client: Client,
-    dir: tempfile::TempDir,
-}
+/// A cluster running some of the built-in controllers.
+pub struct TestCluster(InProcessCluster);
 
 impl TestCluster {
-    /// Starts a server on a free loopback port over a fresh data dir, and a host running the
-    /// built-in controllers selected by `enable` (`*`, `replicaset,deployment`, ...).
+    /// Starts a server and a host running the built-in controllers selected by `enable`
+    /// (`*`, `replicaset,deployment`, ...).
     pub async fn start(enable: &str) -> TestCluster {
         TestCluster::start_with(enable, &[]).await
     }
@@ -33,120 +20,21 @@ impl TestCluster {
     /// Like [`TestCluster::start`], also loading the controllers in `extra_dirs` (user
     /// directories, as `skiff up --controllers-dir`).
     pub async fn start_with(enable: &str, extra_dirs: &[PathBuf]) -> TestCluster {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::new(dir.path().join("data"));
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.bookmark_interval = Duration::from_secs(1);
-        let server = skiff_apiserver::start(config)
-            .await
-            .expect("API server starts");
-        let client = client_for(server.kubeconfig_path()).await;
-        let host = Host::start(
-            client.clone(),
-            HostConfig {
-                controller_dirs: std::iter::once(builtin_dir())
-                    .chain(extra_dirs.iter().cloned())
-                    .collect(),
-                enable: EnableList::parse(enable),
-                hot_reload: false,
-                ..HostConfig::default()
-            },
-        )
-        .await
-        .expect("controller host starts");
-        TestCluster {
-            server: Some(server),
-            host: Some(host),
-            client,
-            dir,
-        }
-    }
-
-    /// The host running the controllers.
-    pub fn host(&self) -> &Host {
-        self.host.as_ref().expect("host running")
-    }
-
-    /// The kubeconfig kubectl uses.
-    pub fn kubeconfig(&self) -> PathBuf {
-        self.server
-            .as_ref()
-            .expect("server running")
-            .kubeconfig_path()
-            .to_path_buf()
-    }
-
-    /// Runs the real kubectl against the cluster on a blocking thread (the server keeps
-    /// serving meanwhile), optionally feeding `stdin`.
-    pub async fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("kubectl");
-        cmd.arg("--kubeconfig").arg(self.kubeconfig());
-        cmd.arg("--cache-dir")
-            .arg(self.dir.path().join("kubectl-cache"));
-        cmd.args(args);
-        let stdin = stdin.map(str::to_string);
-        tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            cmd.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut child = cmd.spawn().expect("kubectl runs");
-            if let Some(input) = stdin {
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(input.as_bytes())
-                    .expect("kubectl reads stdin");
-            }
-            drop(child.stdin.take());
-            child.wait_with_output().expect("kubectl finishes")
+        let cluster = InProcessCluster::start(|_, config| {
+            config.controller_dirs = std::iter::once(builtin_dir())
+                .chain(extra_dirs.iter().cloned())
+                .collect();
+            config.enable = EnableList::parse(enable);
         })
-        .await
-        .expect("kubectl thread")
-    }
-
-    /// Runs kubectl and fails the test with its output when it fails.
-    pub async fn kubectl_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.kubectl(args, stdin).await;
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        .await;
+        TestCluster(cluster)
     }
 }
 
-impl Drop for TestCluster {
-    fn drop(&mut self) {
-        // Stop the host first (it talks to the server), then the server; on a runtime that
-        // may be shutting down, so both are best effort.
-        let host = self.host.take();
-        let server = self.server.take();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                if let Some(host) = host {
-                    host.shutdown().await;
-                }
-                if let Some(server) = server {
-                    server.shutdown().await;
-                }
-            });
-        }
-    }
-}
+impl Deref for TestCluster {
+    type Target = InProcessCluster;
 
-/// A kube-rs client from a kubeconfig file.
-pub async fn client_for(kubeconfig: &Path) -> Client {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("client config");
-    Client::try_from(config).expect("client")
+    fn deref(&self) -> &InProcessCluster {
+        &self.0
+    }
 }

@@ -34,7 +34,7 @@ async fn job_retries_a_failed_pod_and_completes() {
     cluster
         .kubectl_ok(
             &["apply", "-f", "-"],
-            Some(&job("retry", r#"sim.skiff.io/fail-times: "1""#, 3)),
+            Some(&job("retry", r#"sim.skiff.dev/fail-times: "1""#, 3)),
         )
         .await;
     let waited = cluster
@@ -84,7 +84,7 @@ async fn job_fails_when_the_backoff_limit_is_exceeded() {
     cluster
         .kubectl_ok(
             &["apply", "-f", "-"],
-            Some(&job("doomed", r#"sim.skiff.io/exit-code: "1""#, 1)),
+            Some(&job("doomed", r#"sim.skiff.dev/exit-code: "1""#, 1)),
         )
         .await;
     cluster

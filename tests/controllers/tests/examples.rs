@@ -53,9 +53,12 @@ async fn the_website_example_creates_its_children_and_reports_status() {
         "Website"
     );
     let config_maps = wait::api(&cluster.client, "default", "v1", "ConfigMap", "configmaps");
-    let page = wait::get(&config_maps, "hello-html")
-        .await
-        .expect("the page ConfigMap");
+    // The script creates its children one after the other: wait for each.
+    let page = wait::until("the page ConfigMap", Duration::from_secs(60), || {
+        let api = config_maps.clone();
+        async move { wait::get(&api, "hello-html").await }
+    })
+    .await;
     assert!(
         page["data"]["index.html"]
             .as_str()
@@ -63,7 +66,11 @@ async fn the_website_example_creates_its_children_and_reports_status() {
             .contains("Hello from a Website")
     );
     let services = wait::api(&cluster.client, "default", "v1", "Service", "services");
-    assert!(wait::get(&services, "hello").await.is_some());
+    wait::until("the website's Service", Duration::from_secs(60), || {
+        let api = services.clone();
+        async move { wait::get(&api, "hello").await }
+    })
+    .await;
 
     // The simulated node runs the pods; the status follows the Deployment's readiness.
     let out = wait::until(

@@ -266,7 +266,7 @@ async fn pods_of_a_node_whose_lease_goes_stale_are_evicted_and_replaced() {
     })
     .await;
     nodes.add_node("healthy-node").await;
-    nodes.stop_heartbeat("failing-node");
+    nodes.stop_heartbeat("failing-node").await;
 
     let node_api = api_all(&cluster.client, "v1", "Node", "nodes");
     until("the node unreachable and tainted", WAIT, || async {
@@ -333,13 +333,13 @@ async fn pods_marked_not_ready_by_a_late_heartbeat_become_ready_again() {
     };
     let before = until("two ready pods", WAIT, ready_pods).await;
 
-    nodes.stop_heartbeat("late-node");
+    nodes.stop_heartbeat("late-node").await;
     until("the pods marked not ready", WAIT, || async {
         let pods = pods_of(&cluster, "default", "app=late").await;
         (pods.len() == 2 && pods.iter().all(|p| !is_ready(p))).then_some(())
     })
     .await;
-    nodes.resume_heartbeat("late-node");
+    nodes.resume_heartbeat("late-node").await;
     let node_api = api_all(&cluster.client, "v1", "Node", "nodes");
     until("the unreachable taint removed", WAIT, || async {
         let node = wait::get(&node_api, "late-node").await?;
@@ -452,12 +452,13 @@ metadata:
   name: warming
   namespace: default
   labels: {tier: front}
-  annotations: {sim.skiff.io/never-ready: "true"}
+  annotations: {sim.skiff.dev/exec-exit-code: "1"}
 spec:
   containers:
   - name: main
     image: busybox
     ports: [{name: http, containerPort: 9090}]
+    readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1}
 "#;
     cluster
         .kubectl_ok(&["apply", "-f", "-"], Some(not_ready))

@@ -338,9 +338,12 @@ spec:
   template:
     metadata:
       labels: {app: stuck}
-      annotations: {sim.skiff.io/never-ready: "true"}
+      annotations: {sim.skiff.dev/exec-exit-code: "1"}
     spec:
-      containers: [{name: main, image: busybox}]
+      containers:
+      - name: main
+        image: busybox
+        readinessProbe: {exec: {command: ["false"]}, periodSeconds: 1}
 "#;
     cluster
         .kubectl_ok(&["apply", "-f", "-"], Some(manifest))
@@ -377,8 +380,22 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn statefulset_creates_in_order_and_scales_down_in_reverse() {
-    let cluster = TestCluster::start("statefulset").await;
+    let cluster = TestCluster::start("statefulset,pv-binder").await;
     let _nodes = SimNodes::start(cluster.client.clone(), &["sts-node"]).await;
+    // Volumes for the claims (the scheduler places a pod only once its claims are bound).
+    for i in 0..3 {
+        let volume = serde_json::json!({
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": format!("sts-volume-{i}")},
+            "spec": {
+                "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": format!("/var/tmp/skiff-sim-unused-{i}")},
+            },
+        });
+        cluster
+            .kubectl_ok(&["apply", "-f", "-"], Some(&volume.to_string()))
+            .await;
+    }
 
     let pods_api: kube::Api<k8s_openapi::api::core::v1::Pod> =
         kube::Api::namespaced(cluster.client.clone(), "default");

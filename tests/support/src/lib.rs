@@ -1,8 +1,10 @@
 //! What end-to-end tests share: a real `skiff up` on its own bridge, addresses and data dir
-//! ([`SkiffUp`]), the workspace binaries ([`binary`]), waiting ([`until`]) and a plain HTTP
-//! GET ([`http_get`]).
+//! ([`SkiffUp`]), an API server and controller host in the test's process
+//! ([`InProcessCluster`]), the workspace binaries ([`binary`]), waiting ([`until`]) and a
+//! plain HTTP GET ([`http_get`]).
 
 mod http;
+mod in_process;
 mod slot;
 mod up;
 
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use http::http_get;
+pub use in_process::{InProcessCluster, builtin_controllers, client_for};
 pub use up::SkiffUp;
 
 /// A binary of this workspace, from the directory Cargo put the running test binary's

@@ -21,6 +21,8 @@ pub struct NodeContext {
     pub objects: Arc<dyn Objects>,
     pub netns: Arc<dyn NetnsOps>,
     pub volume_plugins: VolumePlugins,
+    /// Addresses for pods when there is no network plugin (from `config.pod_addresses`).
+    pub addresses: Option<super::addresses::AddressPool>,
 }
 
 impl std::fmt::Debug for NodeContext {

@@ -29,6 +29,14 @@ fn terminated(c: &ContainerStatus) -> Option<ContainerStateTerminated> {
     })
 }
 
+/// The status of the `Ready` condition.
+fn ready_of(conditions: Option<&[PodCondition]>) -> Option<&str> {
+    conditions?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.as_str())
+}
+
 fn waiting(reason: &str, message: Option<String>) -> KState {
     KState {
         waiting: Some(ContainerStateWaiting {
@@ -313,7 +321,15 @@ impl PodWorker {
                 }
             }
         }
-        if self.last_status.as_ref() == Some(&cmp) {
+        // Someone else (the node lifecycle controller after a late heartbeat) may have
+        // changed readiness since: then the status is written again even though the worker
+        // saw no change, as the kubelet's status manager reconciles with the API.
+        let in_api = pod
+            .status
+            .as_ref()
+            .and_then(|s| ready_of(s.conditions.as_deref()));
+        let ours = ready_of(status.conditions.as_deref());
+        if self.last_status.as_ref() == Some(&cmp) && in_api == ours {
             return Ok(());
         }
         let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");

@@ -161,9 +161,14 @@ fn ran_for(status: &ContainerStatus) -> Duration {
 impl PodWorker {
     /// A worker for pod `uid`, adopting the containers the runtime already has for it.
     pub fn new(ctx: Arc<NodeContext>, uid: String, existing: Vec<ContainerStatus>) -> Self {
-        let sandbox = std::fs::read(ctx.pod_dir(&uid).join("sandbox.json"))
+        let sandbox: Option<Sandbox> = std::fs::read(ctx.pod_dir(&uid).join("sandbox.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
+        if let (Some(pool), Some(sandbox)) = (&ctx.addresses, &sandbox)
+            && sandbox.netns.is_none()
+        {
+            sandbox.ips.iter().for_each(|ip| pool.claim(*ip));
+        }
         let mut worker = PodWorker {
             ctx,
             uid,
@@ -285,7 +290,16 @@ impl PodWorker {
                     netns: None,
                     ips: vec![self.ctx.config.node_ip],
                 },
-                (None, false) => Sandbox::default(),
+                (None, false) => Sandbox {
+                    netns: None,
+                    ips: self
+                        .ctx
+                        .addresses
+                        .as_ref()
+                        .and_then(|pool| pool.allocate())
+                        .into_iter()
+                        .collect(),
+                },
                 (Some(cni), false) => {
                     let name = self.ctx.netns_name(&self.uid);
                     let path =
@@ -663,6 +677,7 @@ impl PodWorker {
             cgroup_parent: None,
             log_path,
             labels: [(ATTEMPT_LABEL.to_string(), attempt.to_string())].into(),
+            pod_annotations: pod.metadata.annotations.clone().unwrap_or_default(),
         };
         // Expand $(VAR) in command and args with the container's environment.
         let vars: HashMap<String, String> = config.env.iter().cloned().collect();
@@ -887,6 +902,14 @@ pub async fn release(
             .remove(&ctx.netns_name(uid))
             .await
             .map_err(|e| e.to_string())?;
+    }
+    // Only while the pod dir is there: a second call must not free an address that another
+    // pod got in between.
+    if let (Some(pool), Some(sandbox)) = (&ctx.addresses, &sandbox)
+        && sandbox.netns.is_none()
+        && dir.exists()
+    {
+        sandbox.ips.iter().for_each(|ip| pool.release(*ip));
     }
     volume::tear_down_all(uid, pod, &dir, &ctx.volume_plugins)
         .await

@@ -1,11 +1,20 @@
 //! A simulated runtime (kwok-style): containers exist only in memory and run at once, so one
 //! machine can host many simulated nodes. Tests steer it: make a container exit or fail, make
-//! an image unpullable.
+//! an image unpullable, directly or through pod annotations, which also work for pods of a
+//! `skiff up --sim-nodes` cluster:
+//! - `sim.skiff.dev/exit-code: "<n>"`: the pod's containers exit with `n` once they have run
+//!   for `sim.skiff.dev/run-seconds` (default 1).
+//! - `sim.skiff.dev/fail-times: "<n>"`: the first `n` pods of a group (same namespace, same
+//!   name up to the last `-`: the pods of one Job) exit with 1 after running, later ones
+//!   with 0. Runtimes made with [`SimulatedRuntime::sibling`] count together, so the pods of
+//!   one Job count wherever they run.
+//! - `sim.skiff.dev/exec-exit-code: "<n>"`: commands run in the pod's containers (exec, and
+//!   so exec probes) exit with `n`; `1` keeps a readiness probe failing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,11 +29,51 @@ use crate::image;
 /// The exit code a simulated container reports after a stop (as if SIGTERM ended it).
 pub const STOPPED_EXIT_CODE: i32 = 143;
 
+const EXIT_CODE: &str = "sim.skiff.dev/exit-code";
+const RUN_SECONDS: &str = "sim.skiff.dev/run-seconds";
+const FAIL_TIMES: &str = "sim.skiff.dev/fail-times";
+const EXEC_EXIT_CODE: &str = "sim.skiff.dev/exec-exit-code";
+
 #[derive(Debug, Default)]
 struct State {
     images: BTreeSet<String>,
     unpullable: BTreeSet<String>,
     containers: HashMap<String, ContainerStatus>,
+    steering: HashMap<String, Steering>,
+}
+
+/// What the annotations of a container's pod ask of it.
+#[derive(Debug, Clone, Default)]
+struct Steering {
+    exit_code: Option<i32>,
+    run_for: Duration,
+    /// The `fail-times` group and count, resolved to an exit code when the container starts.
+    fail_times: Option<(String, u32)>,
+    exec_exit_code: i32,
+}
+
+impl Steering {
+    fn of(config: &ContainerConfig) -> Steering {
+        let get = |key: &str| config.pod_annotations.get(key).map(|v| v.trim());
+        let fail_times = get(FAIL_TIMES).and_then(|n| n.parse().ok()).map(|n| {
+            let name = &config.pod.name;
+            let group = name.rsplit_once('-').map_or(name.as_str(), |(g, _)| g);
+            (format!("{}/{group}", config.pod.namespace), n)
+        });
+        Steering {
+            exit_code: get(EXIT_CODE).and_then(|c| c.parse().ok()),
+            run_for: Duration::from_secs_f64(
+                get(RUN_SECONDS)
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .unwrap_or(1.0),
+            ),
+            fail_times,
+            exec_exit_code: get(EXEC_EXIT_CODE)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+        }
+    }
 }
 
 /// An in-memory runtime; see the module docs.
@@ -32,6 +81,8 @@ struct State {
 pub struct SimulatedRuntime {
     state: Mutex<State>,
     next_pid: AtomicU32,
+    /// Containers started per `fail-times` group, shared by siblings.
+    started_in_group: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 impl Default for SimulatedRuntime {
@@ -39,6 +90,7 @@ impl Default for SimulatedRuntime {
         SimulatedRuntime {
             state: Mutex::default(),
             next_pid: AtomicU32::new(10_000),
+            started_in_group: Arc::default(),
         }
     }
 }
@@ -48,8 +100,40 @@ impl SimulatedRuntime {
         Self::default()
     }
 
+    /// Another runtime (another simulated node) with its own containers and images that
+    /// counts `fail-times` groups together with this one.
+    pub fn sibling(&self) -> SimulatedRuntime {
+        SimulatedRuntime {
+            started_in_group: self.started_in_group.clone(),
+            ..SimulatedRuntime::default()
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state with every steered container whose run time is up ended, so a status read
+    /// sees the exit.
+    fn observe(&self) -> std::sync::MutexGuard<'_, State> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let now = Utc::now();
+        for (id, steering) in &state.steering {
+            let Some(code) = steering.exit_code else {
+                continue;
+            };
+            let Some(status) = state.containers.get_mut(id) else {
+                continue;
+            };
+            let due = status.started_at.is_some_and(|started| {
+                (now - started).to_std().unwrap_or_default() >= steering.run_for
+            });
+            if status.state == ContainerState::Running && due {
+                end(status, code, None);
+            }
+        }
+        guard
     }
 
     /// Makes every pull of `image` fail (it stays absent).
@@ -79,16 +163,20 @@ impl SimulatedRuntime {
         if status.state != ContainerState::Running {
             return Err(Error::NotRunning { id: id.into() });
         }
-        status.state = ContainerState::Exited { exit_code };
-        status.pid = None;
-        status.finished_at = Some(Utc::now());
-        status.reason = Some(match reason {
-            Some(reason) => reason.to_string(),
-            None if exit_code == 0 => "Completed".to_string(),
-            None => "Error".to_string(),
-        });
+        end(status, exit_code, reason);
         Ok(())
     }
+}
+
+fn end(status: &mut ContainerStatus, exit_code: i32, reason: Option<&str>) {
+    status.state = ContainerState::Exited { exit_code };
+    status.pid = None;
+    status.finished_at = Some(Utc::now());
+    status.reason = Some(match reason {
+        Some(reason) => reason.to_string(),
+        None if exit_code == 0 => "Completed".to_string(),
+        None => "Error".to_string(),
+    });
 }
 
 #[async_trait]
@@ -150,6 +238,9 @@ impl ContainerRuntime for SimulatedRuntime {
             log_path: Some(config.log_path.clone()),
         };
         state.containers.insert(config.id.clone(), status);
+        state
+            .steering
+            .insert(config.id.clone(), Steering::of(config));
         Ok(())
     }
 
@@ -166,6 +257,21 @@ impl ContainerRuntime for SimulatedRuntime {
             ));
         }
         let pid = self.next_pid.fetch_add(1, Ordering::Relaxed);
+        if let Some(steering) = state.steering.get_mut(id)
+            && let Some((group, times)) = steering.fail_times.take()
+        {
+            let mut started = self
+                .started_in_group
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let count = started.entry(group).or_default();
+            *count += 1;
+            steering.exit_code = Some(if *count <= times { 1 } else { 0 });
+        }
+        let status = state
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound { id: id.into() })?;
         status.state = ContainerState::Running;
         status.pid = Some(pid);
         status.started_at = Some(Utc::now());
@@ -180,12 +286,14 @@ impl ContainerRuntime for SimulatedRuntime {
     }
 
     async fn remove(&self, id: &str) -> Result<(), Error> {
-        self.lock().containers.remove(id);
+        let mut state = self.lock();
+        state.containers.remove(id);
+        state.steering.remove(id);
         Ok(())
     }
 
     async fn status(&self, id: &str) -> Result<ContainerStatus, Error> {
-        self.lock()
+        self.observe()
             .containers
             .get(id)
             .cloned()
@@ -193,7 +301,7 @@ impl ContainerRuntime for SimulatedRuntime {
     }
 
     async fn list(&self) -> Result<Vec<ContainerStatus>, Error> {
-        let state = self.lock();
+        let state = self.observe();
         let sorted: BTreeMap<_, _> = state.containers.iter().collect();
         Ok(sorted.into_values().cloned().collect())
     }
@@ -204,11 +312,12 @@ impl ContainerRuntime for SimulatedRuntime {
         if status.state != ContainerState::Running {
             return Err(Error::NotRunning { id: id.into() });
         }
+        let exit_code = self.lock().steering.get(id).map_or(0, |s| s.exec_exit_code);
         Ok(ExecSession {
             stdin: None,
             stdout: Box::pin(tokio::io::empty()),
             stderr: Some(Box::pin(tokio::io::empty())),
-            exit: Box::pin(async { Ok(0) }),
+            exit: Box::pin(async move { Ok(exit_code) }),
         })
     }
 
@@ -241,12 +350,80 @@ mod tests {
     }
 
     async fn running(runtime: &SimulatedRuntime, id: &str) -> u32 {
+        start_steered(runtime, &config(id)).await
+    }
+
+    fn steered(id: &str, pod: &str, annotations: &[(&str, &str)]) -> ContainerConfig {
+        let mut config = config(id);
+        config.pod.name = pod.into();
+        config.pod_annotations = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        config
+    }
+
+    async fn start_steered(runtime: &SimulatedRuntime, config: &ContainerConfig) -> u32 {
         runtime
             .ensure_image("busybox", PullPolicy::IfNotPresent)
             .await
             .unwrap();
-        runtime.create(&config(id)).await.unwrap();
-        runtime.start(id).await.unwrap()
+        runtime.create(config).await.unwrap();
+        runtime.start(&config.id).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_container_asked_to_exit_runs_first_then_exits_with_the_code() {
+        let runtime = SimulatedRuntime::new();
+        let config = steered("c1", "job-a1b2c", &[(EXIT_CODE, "3"), (RUN_SECONDS, "0.2")]);
+        start_steered(&runtime, &config).await;
+        assert_eq!(
+            runtime.status("c1").await.unwrap().state,
+            ContainerState::Running
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let status = runtime.status("c1").await.unwrap();
+        assert_eq!(status.state, ContainerState::Exited { exit_code: 3 });
+        assert_eq!(status.reason.as_deref(), Some("Error"));
+    }
+
+    #[tokio::test]
+    async fn the_first_pods_of_a_group_fail_on_any_sibling_and_later_ones_succeed() {
+        let first = SimulatedRuntime::new();
+        let second = first.sibling();
+        let steering = [(FAIL_TIMES, "2"), (RUN_SECONDS, "0")];
+        start_steered(&first, &steered("a", "retry-aaaaa", &steering)).await;
+        start_steered(&second, &steered("b", "retry-bbbbb", &steering)).await;
+        start_steered(&first, &steered("c", "retry-ccccc", &steering)).await;
+        start_steered(&second, &steered("d", "other-ddddd", &steering)).await;
+        let exited = |code| ContainerState::Exited { exit_code: code };
+        assert_eq!(first.status("a").await.unwrap().state, exited(1));
+        assert_eq!(second.status("b").await.unwrap().state, exited(1));
+        assert_eq!(first.status("c").await.unwrap().state, exited(0));
+        assert_eq!(
+            second.status("d").await.unwrap().state,
+            exited(1),
+            "another group counts on its own"
+        );
+    }
+
+    #[tokio::test]
+    async fn exec_in_a_steered_pod_exits_with_the_asked_code() {
+        let runtime = SimulatedRuntime::new();
+        start_steered(&runtime, &steered("c1", "web-1", &[(EXEC_EXIT_CODE, "1")])).await;
+        let output = runtime
+            .exec("c1", ExecRequest::default())
+            .await
+            .unwrap()
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.exit_code, 1);
+        assert_eq!(
+            runtime.status("c1").await.unwrap().state,
+            ContainerState::Running,
+            "without an exit code the container keeps running"
+        );
     }
 
     #[tokio::test]
