@@ -32,7 +32,8 @@ enum Scenario {
     PodStartup(scenarios::pod_startup::Args),
     /// Requests through a ClusterIP beside a pod IP, and cluster DNS lookups.
     Services(scenarios::service_traffic::Args),
-    /// Service proxy rule sync (render + one nft transaction) beside `nft -f` of the same rules.
+    /// Service proxy rule sync: a partial sync after one or 100 services change, beside
+    /// replacing the whole table.
     ProxySync(scenarios::proxy_sync::Args),
     /// Claim to Bound, and a pod with a fresh volume beside one without, on a real node.
     Storage(scenarios::storage::Args),
