@@ -7,10 +7,10 @@ use ipnet::Ipv4Net;
 use serde_json::json;
 use skiff_kubelet::cni::{CniConfig, CniRuntime};
 use skiff_kubelet::runtime::ContainerRuntime;
-use skiff_kubelet::runtime::simulated::SimulatedRuntime;
 use skiff_kubelet::runtime::supervisor::{Containerd, ContainerdConfig};
+use skiff_kubelet::simulated::SimulatedNodes;
 use skiff_kubelet::streaming::StreamingRouter;
-use skiff_kubelet::{ClusterDns, Kubelet, KubeletConfig, KubeletHandle, WatchPodSource};
+use skiff_kubelet::{ClusterDns, Kubelet, KubeletConfig, KubeletHandle};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,41 +128,35 @@ const SIMULATED_STARTS_AT_ONCE: usize = 32;
 /// How often a simulated node re-syncs each pod without a change.
 const SIMULATED_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Simulated nodes `sim-0` … `sim-N-1`: the real kubelet over the simulated runtime, all
-/// sharing one pod watch, without networking. They register a few dozen at a time.
+/// Simulated nodes `sim-0` … `sim-N-1` ([`SimulatedNodes`]): the real kubelet over the
+/// simulated runtime, all sharing one pod watch, without networking. They register a few
+/// dozen at a time.
 pub async fn start_simulated(
     client: kube::Client,
     router: &StreamingRouter,
     data_dir: &Path,
     count: usize,
 ) -> anyhow::Result<Vec<KubeletHandle>> {
-    let source = Arc::new(WatchPodSource::shared(client.clone()));
+    let nodes = Arc::new(SimulatedNodes::new(client, &data_dir.join("sim")));
     let limit = Arc::new(tokio::sync::Semaphore::new(SIMULATED_STARTS_AT_ONCE));
     let mut starts = tokio::task::JoinSet::new();
     for i in 0..count {
         let name = format!("sim-{i}");
-        let runtime: Arc<dyn ContainerRuntime> = Arc::new(SimulatedRuntime::new());
-        let mut config = KubeletConfig::new(name.clone(), data_dir.join("sim").join(&name));
-        config
-            .labels
-            .insert("skiff.dev/simulated".into(), "true".into());
+        let mut config = nodes.config(&name, u32::try_from(i).unwrap_or(u32::MAX));
         // Simulated containers change only when told to, so the periodic pod sync that
         // notices containers changing behind the agent's back can be as slow as upstream's
         // (probes and back-offs keep their own wake-ups): with thousands of pods a sync each
         // second was a fifth of the process's work.
         config.sync_interval = SIMULATED_SYNC_INTERVAL;
-        let seams = skiff_kubelet::kubelet::Seams {
-            source: Some(source.clone()),
-            ..Default::default()
-        };
-        let client = client.clone();
+        let nodes = nodes.clone();
         let limit = limit.clone();
         starts.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let handle = Kubelet::start_with(client, runtime, None, config, seams)
+            let node = nodes
+                .start(config)
                 .await
                 .with_context(|| format!("cannot start simulated node {name}"))?;
-            anyhow::Ok((i, handle))
+            anyhow::Ok((i, node.handle))
         });
     }
     let mut handles = Vec::with_capacity(count);
