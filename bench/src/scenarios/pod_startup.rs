@@ -632,9 +632,8 @@ fn wait_or_kill(child: Option<Child>) {
     let _ = child.wait();
 }
 
-/// Kills the processes of containers whose log files live under the data dir, found by the
-/// cgroup `/skiff/pod<uid>/…` every skiff container runs in (read from each process's
-/// `/proc/<pid>/cgroup`, since no library maps cgroups to processes).
+/// Kills the processes of the containers whose pods (or floor logs) live under the data dir
+/// and removes their cgroups.
 fn kill_cgroup_processes(data: &str) {
     let mut uids: Vec<String> = std::fs::read_dir(Path::new(data).join("kubelet").join("pods"))
         .into_iter()
@@ -654,20 +653,8 @@ fn kill_cgroup_processes(data: &str) {
                     .map(str::to_string)
             }),
     );
-    if uids.is_empty() {
-        return;
-    }
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for p in procs.filter_map(Result::ok) {
-        let cgroup = std::fs::read_to_string(p.path().join("cgroup")).unwrap_or_default();
-        if uids
-            .iter()
-            .any(|uid| cgroup.contains(&format!("/skiff/pod{uid}/")))
-        {
-            run_quietly("kill", &["-9", &p.file_name().to_string_lossy()]);
-        }
+    for uid in &uids {
+        skiff_test_support::kill_pod_processes(uid);
     }
 }
 

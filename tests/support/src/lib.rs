@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use http::http_get;
 pub use in_process::{InProcessCluster, builtin_controllers, client_for};
-pub use up::SkiffUp;
+pub use up::{SkiffUp, kill_pod_processes};
 
 /// A binary of this workspace, from the directory Cargo put the running test binary's
 /// siblings in (`<target>/<profile>/`; test binaries run from its `deps/`).

@@ -246,8 +246,8 @@ fn kill_matching(needle: &str) {
 }
 
 /// Kills what runs in the pod's cgroups (`/skiff/pod<uid>` in every hierarchy) and removes
-/// the cgroups.
-fn kill_pod_processes(uid: &str) {
+/// the cgroups: containers outlive skiff and their shims.
+pub fn kill_pod_processes(uid: &str) {
     let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
         return;
     };
