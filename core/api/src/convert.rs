@@ -131,7 +131,7 @@ fn hpa_v2_to_v1(obj: &mut Value) {
                 Some(p) if is_cpu_utilization => {
                     spec.insert("targetCPUUtilizationPercentage".into(), p.clone());
                 }
-                _ => others.push(metric_spec_v2_to_v1(m)),
+                _ => others.push(metric_v2_to_v1(m, "target")),
             }
         }
         if !others.is_empty() {
@@ -159,7 +159,7 @@ fn hpa_v2_to_v1(obj: &mut Value) {
                 Some(p) if cpu => {
                     status.insert("currentCPUUtilizationPercentage".into(), p.clone());
                 }
-                _ => others.push(metric_status_v2_to_v1(m)),
+                _ => others.push(metric_v2_to_v1(m, "current")),
             }
         }
         if !others.is_empty() {
@@ -228,23 +228,21 @@ fn carry(src: &Map<String, Value>, from: &str, dst: &mut Map<String, Value>, to:
     }
 }
 
-/// A v2 `MetricSpec` in the v1 form (`targetAverageUtilization`, `metricName`, ...).
-fn metric_spec_v2_to_v1(m: &Value) -> Value {
+/// A v2 `MetricSpec` (`field` "target") or `MetricStatus` (`field` "current") in the v1 form
+/// (`targetAverageUtilization`, `currentValue`, `metricName`, ...).
+fn metric_v2_to_v1(m: &Value, field: &str) -> Value {
     let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
     let key = source_key(kind);
     let Some(src) = m.get(&key).and_then(Value::as_object) else {
         return m.clone();
     };
-    let target = src
-        .get("target")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let metric = src
-        .get("metric")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let object = |name: &str| {
+        src.get(name)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (values, metric) = (object(field), object("metric"));
     let mut out = Map::new();
     carry(src, "name", &mut out, "name");
     carry(src, "container", &mut out, "container");
@@ -255,22 +253,35 @@ fn metric_spec_v2_to_v1(m: &Value) -> Value {
     }
     carry(src, "describedObject", &mut out, "target");
     carry(
-        &target,
+        &values,
         "averageUtilization",
         &mut out,
-        "targetAverageUtilization",
+        &format!("{field}AverageUtilization"),
     );
-    match kind {
-        "Object" => {
-            carry(&target, "value", &mut out, "targetValue");
-            carry(&target, "averageValue", &mut out, "averageValue");
-        }
-        _ => {
-            carry(&target, "value", &mut out, "targetValue");
-            carry(&target, "averageValue", &mut out, "targetAverageValue");
-        }
-    }
+    carry(&values, "value", &mut out, &format!("{field}Value"));
+    let average = match kind {
+        "Object" => "averageValue".to_string(),
+        _ => format!("{field}AverageValue"),
+    };
+    carry(&values, "averageValue", &mut out, &average);
     json!({"type": kind, key: out})
+}
+
+/// The parts of a v1 metric source that spec and status share, in the v2 form: `name`,
+/// `container`, `describedObject` and `metric: {name, selector}`.
+fn metric_source_v1_to_v2(src: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    carry(src, "name", &mut out, "name");
+    carry(src, "container", &mut out, "container");
+    carry(src, "target", &mut out, "describedObject");
+    let mut metric = Map::new();
+    carry(src, "metricName", &mut metric, "name");
+    carry(src, "selector", &mut metric, "selector");
+    carry(src, "metricSelector", &mut metric, "selector");
+    if !metric.is_empty() {
+        out.insert("metric".into(), Value::Object(metric));
+    }
+    out
 }
 
 /// A v1 `MetricSpec` in the v2 form (`target: {type, ...}`, `metric: {name, selector}`).
@@ -284,17 +295,7 @@ fn metric_spec_v1_to_v2(m: Value) -> Value {
     let Some(src) = m.get(&key).and_then(Value::as_object) else {
         return m;
     };
-    let mut out = Map::new();
-    carry(src, "name", &mut out, "name");
-    carry(src, "container", &mut out, "container");
-    carry(src, "target", &mut out, "describedObject");
-    let mut metric = Map::new();
-    carry(src, "metricName", &mut metric, "name");
-    carry(src, "selector", &mut metric, "selector");
-    carry(src, "metricSelector", &mut metric, "selector");
-    if !metric.is_empty() {
-        out.insert("metric".into(), Value::Object(metric));
-    }
+    let mut out = metric_source_v1_to_v2(src);
     let average = if kind == "Object" {
         "averageValue"
     } else {
@@ -313,46 +314,6 @@ fn metric_spec_v1_to_v2(m: Value) -> Value {
     json!({"type": kind, key: out})
 }
 
-/// A v2 `MetricStatus` in the v1 form (`currentAverageUtilization`, ...).
-fn metric_status_v2_to_v1(m: &Value) -> Value {
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
-    let key = source_key(kind);
-    let Some(src) = m.get(&key).and_then(Value::as_object) else {
-        return m.clone();
-    };
-    let current = src
-        .get("current")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let metric = src
-        .get("metric")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut out = Map::new();
-    carry(src, "name", &mut out, "name");
-    carry(src, "container", &mut out, "container");
-    carry(&metric, "name", &mut out, "metricName");
-    match kind {
-        "External" => carry(&metric, "selector", &mut out, "metricSelector"),
-        _ => carry(&metric, "selector", &mut out, "selector"),
-    }
-    carry(src, "describedObject", &mut out, "target");
-    carry(
-        &current,
-        "averageUtilization",
-        &mut out,
-        "currentAverageUtilization",
-    );
-    carry(&current, "value", &mut out, "currentValue");
-    match kind {
-        "Object" => carry(&current, "averageValue", &mut out, "averageValue"),
-        _ => carry(&current, "averageValue", &mut out, "currentAverageValue"),
-    }
-    json!({"type": kind, key: out})
-}
-
 /// A v1 `MetricStatus` in the v2 form (`current: {...}`, `metric: {name, selector}`).
 fn metric_status_v1_to_v2(m: Value) -> Value {
     let kind = m
@@ -364,17 +325,7 @@ fn metric_status_v1_to_v2(m: Value) -> Value {
     let Some(src) = m.get(&key).and_then(Value::as_object) else {
         return m;
     };
-    let mut out = Map::new();
-    carry(src, "name", &mut out, "name");
-    carry(src, "container", &mut out, "container");
-    carry(src, "target", &mut out, "describedObject");
-    let mut metric = Map::new();
-    carry(src, "metricName", &mut metric, "name");
-    carry(src, "selector", &mut metric, "selector");
-    carry(src, "metricSelector", &mut metric, "selector");
-    if !metric.is_empty() {
-        out.insert("metric".into(), Value::Object(metric));
-    }
+    let mut out = metric_source_v1_to_v2(src);
     let mut current = Map::new();
     carry(
         src,
