@@ -5,6 +5,7 @@
 
 mod cluster;
 pub mod netns;
+pub mod proxy;
 mod upstream;
 
 pub use cluster::Cluster;

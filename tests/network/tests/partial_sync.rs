@@ -4,37 +4,17 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
+use skiff_network_tests::proxy::{Table, answers, endpoints, eventually, service, slice};
 use skiff_network_tests::{Cluster, TestNet};
 use skiff_proxy::nft::{self, Nft, NftCommand};
 use skiff_proxy::{Proxy, ProxyConfig};
-
-fn service(name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": "default"}, "spec": spec})
-}
-
-fn endpoints(ips: &[std::net::Ipv4Addr]) -> Value {
-    json!(ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip.to_string()], "conditions": {"ready": true}, "nodeName": "node-1"}))
-        .collect::<Vec<_>>())
-}
-
-fn slice(service: &str, ips: &[std::net::Ipv4Addr]) -> Value {
-    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": format!("{service}-abc"), "namespace": "default",
-            "labels": {"kubernetes.io/service-name": service}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints(ips)})
-}
 
 /// Applies with the real `nft` and keeps every script.
 #[derive(Clone, Default)]
@@ -46,17 +26,6 @@ impl Nft for Recorded {
     fn apply(&self, script: &str) -> Result<(), nft::Error> {
         self.scripts.lock().unwrap().push(script.to_string());
         NftCommand.apply(script)
-    }
-}
-
-/// Removes the test's table however the test ends.
-struct Table(String);
-
-impl Drop for Table {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("nft")
-            .args(["delete", "table", "ip", &self.0])
-            .output();
     }
 }
 
@@ -104,32 +73,6 @@ fn normalized(table: &str) -> BTreeMap<String, Value> {
     objects
 }
 
-async fn answers(netns: &str, url: &str, n: usize) -> Vec<String> {
-    let netns = netns.to_string();
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        (0..n)
-            .map(|_| {
-                skiff_network_tests::netns::get_in(Some(&netns), &url)
-                    .unwrap_or_else(|| "<failed>".into())
-            })
-            .collect()
-    })
-    .await
-    .unwrap()
-}
-
-async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within {timeout:?}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn changes_sync_partially_to_the_rules_a_full_sync_writes_and_keep_affinity() {
     let mut net = TestNet::new("ps", 236);
@@ -173,7 +116,7 @@ async fn changes_sync_partially_to_the_rules_a_full_sync_writes_and_keep_affinit
         "the sticky service answers",
         Duration::from_secs(10),
         async || {
-            pinned = answers(&client_ns, &url, 1).await.remove(0);
+            pinned = answers(Some(&client_ns), &url, 1).await.remove(0);
             pinned.starts_with("pod-")
         },
     )
@@ -238,9 +181,12 @@ async fn changes_sync_partially_to_the_rules_a_full_sync_writes_and_keep_affinit
         assert!(!s.contains("delete table"), "not a partial sync: {s}");
     }
     // Under full syncs the affinity sets were recreated empty on every change.
-    let got: HashSet<String> = answers(&client_ns, &url, 12).await.into_iter().collect();
+    let got: HashSet<String> = answers(Some(&client_ns), &url, 12)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(got, HashSet::from([pinned.clone()]), "affinity lost");
-    assert!(answers(&client_ns, &format!("http://{added}/"), 1).await[0].starts_with("pod-"));
+    assert!(answers(Some(&client_ns), &format!("http://{added}/"), 1).await[0].starts_with("pod-"));
 
     // The same cluster through a proxy whose every sync replaces its table writes the same
     // rules (affinity sets aside: the test's client filled one of them).

@@ -8,73 +8,15 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::json;
+use skiff_network_tests::proxy::{Table, answers, endpoints, eventually, service, slice};
 use skiff_network_tests::{Cluster, TestNet};
 use skiff_proxy::{Proxy, ProxyConfig};
-
-fn service(name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": "default"}, "spec": spec})
-}
-
-fn endpoints(ips: &[std::net::Ipv4Addr]) -> Value {
-    json!(ips
-        .iter()
-        .map(|ip| json!({"addresses": [ip.to_string()], "conditions": {"ready": true}, "nodeName": "node-1"}))
-        .collect::<Vec<_>>())
-}
-
-fn slice(service: &str, ips: &[std::net::Ipv4Addr]) -> Value {
-    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": format!("{service}-abc"), "namespace": "default",
-            "labels": {"kubernetes.io/service-name": service}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": endpoints(ips)})
-}
 
 fn config(table: &str) -> ProxyConfig {
     let mut c = ProxyConfig::new("node-1");
     c.table = table.into();
     c
-}
-
-/// Removes the test's table however the test ends.
-struct Table(String);
-
-impl Drop for Table {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("nft")
-            .args(["delete", "table", "ip", &self.0])
-            .output();
-    }
-}
-
-/// Who answers `n` requests to `url`, from the host (`None`) or a namespace.
-async fn answers(netns: Option<&str>, url: &str, n: usize) -> Vec<String> {
-    let netns = netns.map(str::to_string);
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        (0..n)
-            .map(|_| {
-                skiff_network_tests::netns::get_in(netns.as_deref(), &url)
-                    .unwrap_or_else(|| "<failed>".into())
-            })
-            .collect()
-    })
-    .await
-    .unwrap()
-}
-
-async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within {timeout:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
