@@ -3,7 +3,8 @@
 //! containers. `skiff up --sim-nodes N` and the controller tests start them the same way.
 //!
 //! Pods get addresses from `198.18.0.0/15` (the range set aside for benchmarking, never
-//! routed), a /25 per node for the first 1,024 nodes; nothing is attached to them.
+//! routed), a /25 per node; nodes past the 1,024th reuse the ranges from the start, so their
+//! pods' addresses may repeat those of other nodes. Nothing is attached to them.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
