@@ -228,14 +228,25 @@ fn carry(src: &Map<String, Value>, from: &str, dst: &mut Map<String, Value>, to:
     }
 }
 
+/// A metric's `type`, the key of its source (`resource`, `pods`, ...) and that source.
+fn metric_source(m: &Value) -> Option<(String, String, &Map<String, Value>)> {
+    let kind = m
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let key = source_key(&kind);
+    let src = m.get(&key).and_then(Value::as_object)?;
+    Some((kind, key, src))
+}
+
 /// A v2 `MetricSpec` (`field` "target") or `MetricStatus` (`field` "current") in the v1 form
 /// (`targetAverageUtilization`, `currentValue`, `metricName`, ...).
 fn metric_v2_to_v1(m: &Value, field: &str) -> Value {
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
-    let key = source_key(kind);
-    let Some(src) = m.get(&key).and_then(Value::as_object) else {
+    let Some((kind, key, src)) = metric_source(m) else {
         return m.clone();
     };
+    let kind = kind.as_str();
     let object = |name: &str| {
         src.get(name)
             .and_then(Value::as_object)
@@ -286,13 +297,7 @@ fn metric_source_v1_to_v2(src: &Map<String, Value>) -> Map<String, Value> {
 
 /// A v1 `MetricSpec` in the v2 form (`target: {type, ...}`, `metric: {name, selector}`).
 fn metric_spec_v1_to_v2(m: Value) -> Value {
-    let kind = m
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let key = source_key(&kind);
-    let Some(src) = m.get(&key).and_then(Value::as_object) else {
+    let Some((kind, key, src)) = metric_source(&m) else {
         return m;
     };
     let mut out = metric_source_v1_to_v2(src);
@@ -316,13 +321,7 @@ fn metric_spec_v1_to_v2(m: Value) -> Value {
 
 /// A v1 `MetricStatus` in the v2 form (`current: {...}`, `metric: {name, selector}`).
 fn metric_status_v1_to_v2(m: Value) -> Value {
-    let kind = m
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let key = source_key(&kind);
-    let Some(src) = m.get(&key).and_then(Value::as_object) else {
+    let Some((kind, key, src)) = metric_source(&m) else {
         return m;
     };
     let mut out = metric_source_v1_to_v2(src);
