@@ -53,6 +53,11 @@ struct Steering {
 }
 
 impl Steering {
+    /// Whether the annotations ask anything of the container.
+    fn steers(&self) -> bool {
+        self.exit_code.is_some() || self.fail_times.is_some() || self.exec_exit_code != 0
+    }
+
     fn of(config: &ContainerConfig) -> Steering {
         let get = |key: &str| config.pod_annotations.get(key).map(|v| v.trim());
         let fail_times = get(FAIL_TIMES).and_then(|n| n.parse().ok()).map(|n| {
@@ -238,9 +243,11 @@ impl ContainerRuntime for SimulatedRuntime {
             log_path: Some(config.log_path.clone()),
         };
         state.containers.insert(config.id.clone(), status);
-        state
-            .steering
-            .insert(config.id.clone(), Steering::of(config));
+        // Only steered containers are kept here: status reads walk this map.
+        let steering = Steering::of(config);
+        if steering.steers() {
+            state.steering.insert(config.id.clone(), steering);
+        }
         Ok(())
     }
 
