@@ -465,7 +465,7 @@ async fn metrics_are_served_per_controller() {
     create_website(&api.client, "metered", json!({"title": "M"})).await;
     site_config_map(&api, "metered", "v1").await;
     let addr = host.metrics_addr().unwrap();
-    let body = {
+    let scrape = move || async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream
@@ -476,6 +476,18 @@ async fn metrics_are_served_per_controller() {
         stream.read_to_string(&mut body).await.unwrap();
         body
     };
+    // The counter moves when the reconcile returns, a moment after its config map is
+    // written: wait for it rather than read once.
+    let body = eventually(
+        "a reconcile counter",
+        Duration::from_secs(20),
+        || async move {
+            let body = scrape().await;
+            body.contains("skiff_controller_reconciles_total{controller=\"website\"}")
+                .then_some(body)
+        },
+    )
+    .await;
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     let reconciles = body
         .lines()
