@@ -16,11 +16,11 @@ use crate::watch::{Change, Error as WatchError};
 /// Which watch event, if any, a change is for a watcher with these filters: an update that
 /// moves an object into (out of) the selection is an `ADDED` (`DELETED`), as upstream.
 fn event_type(change: &Change, matches: &dyn Fn(&Value) -> bool) -> Option<&'static str> {
-    let now = matches(&change.object);
+    let now = matches(change.object()?);
     match change.kind {
         EventKind::Delete => now.then_some("DELETED"),
         EventKind::Put => {
-            let before = change.prev.as_ref().is_some_and(matches);
+            let before = change.prev().is_some_and(matches);
             match (before, now) {
                 (true, true) => Some("MODIFIED"),
                 (false, true) => Some("ADDED"),
@@ -34,6 +34,18 @@ fn event_type(change: &Change, matches: &dyn Fn(&Value) -> bool) -> Option<&'sta
 fn line(kind: &str, object: &Value) -> bytes::Bytes {
     let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
     v.push(b'\n');
+    v.into()
+}
+
+/// The same line around an object already encoded (once for all watchers of a change):
+/// written by hand because serde has no way to embed JSON bytes it did not produce.
+fn line_around(kind: &str, object: &[u8]) -> bytes::Bytes {
+    let mut v = Vec::with_capacity(object.len() + kind.len() + 24);
+    v.extend_from_slice(b"{\"type\":\"");
+    v.extend_from_slice(kind.as_bytes());
+    v.extend_from_slice(b"\",\"object\":");
+    v.extend_from_slice(object);
+    v.extend_from_slice(b"}\n");
     v.into()
 }
 
@@ -102,6 +114,8 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
         .map(|c| c.printer_columns.clone())
         .filter(|c| !c.is_empty());
     let served = ctx.served.clone();
+    // Watchers of the stored version without a table all send the same bytes per change.
+    let shared = table.is_none() && served.is_none();
     let encode = {
         let info = info.clone();
         let served = served.clone();
@@ -183,11 +197,18 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
                     }
                     Some(Ok(change)) => {
                         last = last.max(change.revision);
-                        if let Some(kind) = event_type(&change, &matches) {
-                            let obj = objects::with_type(change.object.clone(), &info);
-                            if tx.send(line(kind, &encode(&obj))).await.is_err() {
-                                break;
-                            }
+                        let Some(kind) = event_type(&change, &matches) else { continue };
+                        let sent = if shared {
+                            change.encoded(&info).map(|json| line_around(kind, &json))
+                        } else {
+                            change.object().map(|obj| {
+                                line(kind, &encode(&objects::with_type(obj.clone(), &info)))
+                            })
+                        };
+                        if let Some(sent) = sent
+                            && tx.send(sent).await.is_err()
+                        {
+                            break;
                         }
                     }
                 }
@@ -226,12 +247,17 @@ mod tests {
     use super::*;
 
     fn change(kind: EventKind, obj: Value, prev: Option<Value>) -> Change {
-        Change {
+        let kv = |v: &Value| skiff_store::KeyValue {
+            key: "/registry/pods/default/p".into(),
+            value: serde_json::to_vec(v).unwrap(),
+            create_revision: 1,
+            mod_revision: 1,
+        };
+        Change::new(std::sync::Arc::new(skiff_store::WatchEvent {
             kind,
-            revision: 1,
-            object: obj,
-            prev,
-        }
+            kv: kv(&obj),
+            prev: prev.as_ref().map(kv),
+        }))
     }
 
     #[test]
