@@ -116,11 +116,7 @@ fn to_value(obj: DynamicObject) -> Value {
 
 /// `apiVersion`, `kind` and `metadata` of an object.
 fn metadata_only(obj: &Value) -> Value {
-    json!({
-        "apiVersion": obj["apiVersion"],
-        "kind": obj["kind"],
-        "metadata": obj["metadata"],
-    })
+    crate::projection::project(obj, &["metadata"])
 }
 
 /// Whether every field present in `desired` has the same value in `existing` (objects are

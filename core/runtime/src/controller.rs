@@ -51,6 +51,11 @@ pub struct WatchRef {
     pub kind: KindRef,
     /// The mapping function (`fn(obj) -> [#{namespace, name}]` in Rhai).
     pub map: String,
+    /// The fields the function reads (dotted paths such as `metadata` or `spec.nodeName`):
+    /// when given, it gets only those, with `apiVersion` and `kind`; otherwise the whole
+    /// object.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
 }
 
 /// What a controller declares: the shape of a script's `config()` map.
@@ -69,6 +74,19 @@ pub struct ControllerConfig {
     /// Period of full resync; `None` takes the host's default.
     #[serde(default)]
     pub resync_seconds: Option<f64>,
+}
+
+impl ControllerConfig {
+    /// What is wrong with the declared watches' `fields`, if anything.
+    pub fn check_fields(&self) -> Result<(), String> {
+        for watch in &self.watches {
+            if let Some(fields) = &watch.fields {
+                crate::projection::check(fields)
+                    .map_err(|e| format!("watch of {}: {e}", watch.kind))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A namespaced name: a work-queue key.

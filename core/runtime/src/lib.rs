@@ -16,6 +16,7 @@ pub mod host;
 pub mod leader;
 pub mod metrics;
 pub mod plugin;
+pub mod projection;
 pub mod queue;
 mod reload;
 pub mod resources;

@@ -156,6 +156,7 @@ pub fn load(plugins_dir: &Path, path: &Path) -> Result<PluginController, Error> 
     let raw = open_envelope(&take(entry, (entry.config)())).map_err(config_error)?;
     let config: ControllerConfig =
         serde_json::from_value(raw).map_err(|e| config_error(e.to_string()))?;
+    config.check_fields().map_err(config_error)?;
     Ok(PluginController {
         file,
         entry,

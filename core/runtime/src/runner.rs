@@ -16,6 +16,7 @@ use crate::cluster::{Cluster, controller_of};
 use crate::controller::{Action, Context, Controller, KindRef, ObjectKey, ReconcileError};
 use crate::events::EventRecorder;
 use crate::metrics::Metrics;
+use crate::projection::project;
 use crate::queue::{Backoff, WorkQueue};
 use crate::resources::Resources;
 
@@ -115,13 +116,15 @@ impl Runner {
             subscriptions.push((informer, id));
         }
 
-        let (mapped, mut to_map) = mpsc::unbounded_channel::<(String, CacheEvent)>();
+        let (mapped, mut to_map) =
+            mpsc::unbounded_channel::<(String, Option<Arc<Vec<String>>>, CacheEvent)>();
         for watch in &config.watches {
             let informer = shared.caches.informer(&watch.kind);
             let mapped = mapped.clone();
             let function = watch.map.clone();
+            let fields = watch.fields.clone().map(Arc::new);
             let id = informer.subscribe(move |event| {
-                let _ = mapped.send((function.clone(), event.clone()));
+                let _ = mapped.send((function.clone(), fields.clone(), event.clone()));
             });
             subscriptions.push((informer, id));
         }
@@ -145,16 +148,18 @@ impl Runner {
             let name = name.clone();
             tokio::spawn(async move {
                 loop {
-                    let (function, event) = tokio::select! {
+                    let (function, fields, event) = tokio::select! {
                         _ = cancel.cancelled() => return,
                         next = to_map.recv() => match next { Some(next) => next, None => return },
                     };
                     let controller = controller.clone();
                     let ctx = context();
                     let obj = event.object().clone();
-                    let keys =
-                        tokio::task::spawn_blocking(move || controller.map(&function, &obj, &ctx))
-                            .await;
+                    let keys = tokio::task::spawn_blocking(move || match fields {
+                        Some(fields) => controller.map(&function, &project(&obj, &fields), &ctx),
+                        None => controller.map(&function, &obj, &ctx),
+                    })
+                    .await;
                     match keys {
                         Ok(Ok(keys)) => keys.into_iter().for_each(|key| queue.add(key)),
                         Ok(Err(error)) => {

@@ -505,3 +505,58 @@ async fn metrics_are_served_per_controller() {
     );
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_naming_fields_maps_objects_holding_only_those() {
+    init_tracing();
+    let api = ApiServer::start().await;
+    api.install_website_crd().await;
+    let dir = api.subdir("controllers");
+    // The mapping names the site after what it was handed: the labels (asked for) and
+    // whether the data (not asked for) came along.
+    write(
+        &dir,
+        "fields.rhai",
+        r#"
+fn config() {
+    #{ name: "fields", primary: #{ apiVersion: "example.skiff.dev/v1", kind: "Website" },
+       watches: [ #{ apiVersion: "v1", kind: "ConfigMap", map: "map_cm", fields: ["metadata.labels"] } ] }
+}
+fn map_cm(cm) {
+    let site = cm.metadata?.labels?.site;
+    if site == () { return []; }
+    let seen = if cm.data == () && cm.metadata.name == () && cm.kind == "ConfigMap" { "projected" } else { "whole" };
+    [#{ namespace: "default", name: site + "-" + seen }]
+}
+fn reconcile(obj, ctx) {
+    if obj.deleted != true { return; }
+    create(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "seen-" + obj.name, namespace: obj.namespace } });
+}
+"#,
+    );
+    let host = Host::start(api.client.clone(), config(&dir)).await.unwrap();
+    let config_maps: Api<ConfigMap> = Api::namespaced(api.client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "source", "labels": {"site": "docs"}},
+        "data": {"big": "x"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    eventually("the mapping's marker", Duration::from_secs(20), || {
+        let config_maps = config_maps.clone();
+        async move { config_maps.get_opt("seen-docs-projected").await.ok()? }
+    })
+    .await;
+    assert!(
+        config_maps
+            .get_opt("seen-docs-whole")
+            .await
+            .unwrap()
+            .is_none(),
+        "the mapping was handed the whole config map"
+    );
+    host.shutdown().await;
+}

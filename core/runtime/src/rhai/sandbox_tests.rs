@@ -195,6 +195,19 @@ fn config_must_name_a_controller_with_reconcile_and_mapping_functions() {
     .unwrap()
     .to_string();
     assert!(missing_map.contains("map_node"), "{missing_map}");
+    let bad_fields = RhaiController::compile(
+        "d.rhai",
+        "fn config() { #{ name: \"d\", primary: #{ apiVersion: \"v1\", kind: \"Pod\" }, watches: [#{ apiVersion: \"v1\", kind: \"Node\", map: \"map_node\", fields: [\"spec.\"] }] } }\nfn reconcile(o, c) {}\nfn map_node(n) { [] }",
+        &limits,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        bad_fields.contains("d.rhai: invalid config()"),
+        "{bad_fields}"
+    );
+    assert!(bad_fields.contains("\"spec.\""), "{bad_fields}");
 }
 
 #[test]

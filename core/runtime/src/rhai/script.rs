@@ -129,6 +129,7 @@ impl RhaiController {
         if config.name.is_empty() {
             return Err(config_error("name must not be empty".into()));
         }
+        config.check_fields().map_err(config_error)?;
         let functions: Vec<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
         if !functions.iter().any(|f| f == "reconcile") {
             return Err(config_error(

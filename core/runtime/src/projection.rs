@@ -1,0 +1,107 @@
+//! Projections: the part of an object a mapping function reads.
+//!
+//! A watched kind's change calls the controller's mapping function with the object; a pod
+//! change reaches half a dozen controllers, and handing each the whole pod (spec, status,
+//! every condition) costs more than the mapping itself. A watch that names its `fields`
+//! gets only those, always with `apiVersion` and `kind` (as upstream's metadata-only
+//! informers hand out `PartialObjectMetadata`).
+
+use serde_json::{Map, Value};
+
+/// Why a field list is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A path with an empty segment (`""`, `"spec."`, `"a..b"`).
+    #[error("field {0:?} is not a dotted path such as \"metadata\" or \"spec.nodeName\"")]
+    Path(String),
+}
+
+/// Checks that every field is a dotted path of non-empty names.
+pub fn check(fields: &[String]) -> Result<(), Error> {
+    match fields.iter().find(|f| f.split('.').any(str::is_empty)) {
+        Some(bad) => Err(Error::Path(bad.clone())),
+        None => Ok(()),
+    }
+}
+
+/// `obj` with only `apiVersion`, `kind` and the values at `fields` (dotted paths); absent
+/// paths stay absent.
+pub fn project<S: AsRef<str>>(obj: &Value, fields: &[S]) -> Value {
+    let mut out = Map::new();
+    for top in ["apiVersion", "kind"] {
+        if let Some(v) = obj.get(top) {
+            out.insert(top.into(), v.clone());
+        }
+    }
+    for field in fields {
+        copy_path(obj, &mut out, field.as_ref());
+    }
+    Value::Object(out)
+}
+
+fn copy_path(from: &Value, to: &mut Map<String, Value>, path: &str) {
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    let Some(value) = from.get(head) else { return };
+    let Some(rest) = rest else {
+        to.insert(head.to_string(), value.clone());
+        return;
+    };
+    if !value.is_object() {
+        return;
+    }
+    let mut inner = match to.remove(head) {
+        Some(Value::Object(inner)) => inner,
+        _ => Map::new(),
+    };
+    copy_path(value, &mut inner, rest);
+    if !inner.is_empty() {
+        to.insert(head.to_string(), Value::Object(inner));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pod() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-1", "namespace": "default"},
+            "spec": {"nodeName": "sim-3", "volumes": [{"name": "v"}], "containers": []},
+            "status": {"phase": "Running"},
+        })
+    }
+
+    #[test]
+    fn only_the_named_fields_and_the_type_are_kept() {
+        let projected = project(&pod(), &["metadata", "spec.nodeName"]);
+        assert_eq!(
+            projected,
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "web-1", "namespace": "default"},
+                "spec": {"nodeName": "sim-3"},
+            })
+        );
+    }
+
+    #[test]
+    fn paths_that_are_absent_or_cross_a_non_object_stay_absent() {
+        let projected = project(&pod(), &["spec.priority", "status.phase.x", "nothing"]);
+        assert_eq!(projected, json!({"apiVersion": "v1", "kind": "Pod"}));
+    }
+
+    #[test]
+    fn paths_with_empty_names_are_refused() {
+        assert!(check(&["metadata".into(), "spec.nodeName".into()]).is_ok());
+        for bad in ["", "spec.", ".spec", "spec..x"] {
+            let err = check(&[bad.to_string()]).unwrap_err();
+            assert!(err.to_string().contains("dotted path"), "{err}");
+        }
+    }
+}
