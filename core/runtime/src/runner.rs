@@ -20,6 +20,9 @@ use crate::projection::project;
 use crate::queue::{Backoff, WorkQueue};
 use crate::resources::Resources;
 
+/// How many waiting changes one blocking call maps at most.
+const MAP_BATCH: usize = 64;
+
 /// What every controller of a host shares.
 #[derive(Clone)]
 pub struct Shared {
@@ -139,7 +142,9 @@ impl Runner {
             }
         };
 
-        // Mapping watched objects to primaries (script code: on blocking threads).
+        // Mapping watched objects to primaries (script code: on blocking threads). Changes
+        // waiting together are mapped in one blocking call: a burst of pod changes would
+        // otherwise hand each small mapping to a thread of its own.
         {
             let controller = controller.clone();
             let queue = queue.clone();
@@ -148,25 +153,38 @@ impl Runner {
             let name = name.clone();
             tokio::spawn(async move {
                 loop {
-                    let (function, fields, event) = tokio::select! {
+                    let mut batch = Vec::with_capacity(MAP_BATCH);
+                    tokio::select! {
                         _ = cancel.cancelled() => return,
-                        next = to_map.recv() => match next { Some(next) => next, None => return },
+                        n = to_map.recv_many(&mut batch, MAP_BATCH) => if n == 0 { return },
                     };
                     let controller = controller.clone();
                     let ctx = context();
-                    let obj = event.object().clone();
-                    let keys = tokio::task::spawn_blocking(move || match fields {
-                        Some(fields) => controller.map(&function, &project(&obj, &fields), &ctx),
-                        None => controller.map(&function, &obj, &ctx),
+                    let mapped = tokio::task::spawn_blocking(move || {
+                        batch
+                            .into_iter()
+                            .map(|(function, fields, event)| {
+                                let obj = event.object();
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    match &fields {
+                                        Some(fields) => {
+                                            controller.map(&function, &project(obj, fields), &ctx)
+                                        }
+                                        None => controller.map(&function, obj, &ctx),
+                                    }
+                                }))
+                            })
+                            .collect::<Vec<_>>()
                     })
                     .await;
-                    match keys {
-                        Ok(Ok(keys)) => keys.into_iter().for_each(|key| queue.add(key)),
-                        Ok(Err(error)) => {
-                            tracing::warn!(controller = %name, %error, "mapping failed")
-                        }
-                        Err(error) => {
-                            tracing::warn!(controller = %name, %error, "mapping panicked")
+                    let Ok(mapped) = mapped else { continue };
+                    for keys in mapped {
+                        match keys {
+                            Ok(Ok(keys)) => keys.into_iter().for_each(|key| queue.add(key)),
+                            Ok(Err(error)) => {
+                                tracing::warn!(controller = %name, %error, "mapping failed")
+                            }
+                            Err(_) => tracing::warn!(controller = %name, "mapping panicked"),
                         }
                     }
                 }
