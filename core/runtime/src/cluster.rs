@@ -267,10 +267,22 @@ impl Cluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Value>, Error> {
+        self.get_fields(kind, namespace, name, &["metadata"])
+    }
+
+    /// An object's type and the values at `fields` (dotted paths): a script checking one
+    /// field of a node or a set (its taints, its strategy) need not convert all of it.
+    pub fn get_fields<S: AsRef<str>>(
+        &self,
+        kind: &KindRef,
+        namespace: &str,
+        name: &str,
+        fields: &[S],
+    ) -> Result<Option<Value>, Error> {
         let informer = self.informer(kind)?;
         Ok(informer
             .get(&ObjectKey::new(namespace, name))
-            .map(|obj| metadata_only(&obj)))
+            .map(|obj| crate::projection::project(&obj, fields)))
     }
 
     /// The type and metadata of every object of `kind` in `namespace` (`""` = all).

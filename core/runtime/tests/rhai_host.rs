@@ -507,7 +507,8 @@ async fn metrics_are_served_per_controller() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_watch_naming_fields_maps_objects_holding_only_those() {
+async fn a_watch_naming_fields_maps_objects_holding_only_those_and_get_reads_only_the_fields_named()
+{
     init_tracing();
     let api = ApiServer::start().await;
     api.install_website_crd().await;
@@ -530,7 +531,9 @@ fn map_cm(cm) {
 }
 fn reconcile(obj, ctx) {
     if obj.deleted != true { return; }
-    create(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "seen-" + obj.name, namespace: obj.namespace } });
+    let source = get("v1", "ConfigMap", "default", "source", ["data.big", "metadata.labels"]);
+    create(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "seen-" + obj.name, namespace: obj.namespace },
+              data: #{ source: json(source) } });
 }
 "#,
     );
@@ -545,11 +548,18 @@ fn reconcile(obj, ctx) {
         .create(&PostParams::default(), &cm)
         .await
         .unwrap();
-    eventually("the mapping's marker", Duration::from_secs(20), || {
+    let marker = eventually("the mapping's marker", Duration::from_secs(20), || {
         let config_maps = config_maps.clone();
         async move { config_maps.get_opt("seen-docs-projected").await.ok()? }
     })
     .await;
+    // `get` with fields reads just those.
+    let source: serde_json::Value = serde_json::from_str(&marker.data.unwrap()["source"]).unwrap();
+    assert_eq!(
+        source,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"labels": {"site": "docs"}}, "data": {"big": "x"}})
+    );
     assert!(
         config_maps
             .get_opt("seen-docs-whole")

@@ -135,6 +135,30 @@ pub fn register(engine: &mut Engine) {
         },
     );
     engine.register_fn(
+        "get",
+        |api_version: &str,
+         k: &str,
+         namespace: &str,
+         name: &str,
+         fields: Array|
+         -> Result<Dynamic> {
+            let ctx = current_context()?;
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|f| {
+                    f.into_string()
+                        .map_err(|t| fail(format!("fields must be strings, not {t}")))
+                })
+                .collect::<Result<_>>()?;
+            crate::projection::check(&fields).map_err(fail)?;
+            optional(
+                ctx.cluster
+                    .get_fields(&kind(api_version, k), namespace, name, &fields)
+                    .map_err(fail)?,
+            )
+        },
+    );
+    engine.register_fn(
         "get_meta",
         |api_version: &str, k: &str, namespace: &str, name: &str| -> Result<Dynamic> {
             let ctx = current_context()?;
