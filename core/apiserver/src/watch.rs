@@ -50,9 +50,17 @@ pub struct Change {
 /// The object as sent to watchers, with the type it was encoded for.
 #[derive(Debug)]
 struct Encoded {
-    api_version: String,
+    group: String,
+    version: String,
     kind: String,
     json: Bytes,
+}
+
+impl Encoded {
+    /// Compared field by field: this runs per watcher per change.
+    fn is_for(&self, info: &ResourceInfo) -> bool {
+        self.kind == info.kind && self.version == info.version && self.group == info.group
+    }
 }
 
 impl Change {
@@ -97,15 +105,14 @@ impl Change {
         };
         let shared = self.encoded.get_or_init(|| {
             Some(Encoded {
-                api_version: info.api_version(),
+                group: info.group.clone(),
+                version: info.version.clone(),
                 kind: info.kind.clone(),
                 json: encode()?,
             })
         });
         match shared {
-            Some(e) if e.kind == info.kind && e.api_version == info.api_version() => {
-                Some(e.json.clone())
-            }
+            Some(e) if e.is_for(info) => Some(e.json.clone()),
             _ => encode(),
         }
     }
@@ -289,24 +296,24 @@ impl WatchHubs {
                 (h.complete_after, backlog, tx.subscribe())
             })
         };
-        let Some((complete_after, backlog, rx)) = joined else {
-            // The hub is closing: a store watch of its own.
-            let history = self
-                .store
-                .watch(prefix, after)
-                .await
-                .map_err(Error::Store)?;
-            return Ok(from_store(history));
+        let joined = match joined {
+            Some((complete_after, backlog, rx)) if after >= complete_after => {
+                return Ok(fresh(backlog).chain(live(rx)).boxed());
+            }
+            other => other,
         };
-        if after >= complete_after {
-            return Ok(fresh(backlog).chain(live(rx)).boxed());
-        }
+        // Older than the hub holds, or the hub is closing: a store watch of its own.
         let history = self
             .store
             .watch(prefix, after)
             .await
             .map_err(Error::Store)?;
-        Ok(catch_up(history, complete_after, backlog, live(rx)))
+        Ok(match joined {
+            Some((complete_after, backlog, rx)) => {
+                catch_up(history, complete_after, backlog, live(rx))
+            }
+            None => from_store(history),
+        })
     }
 }
 

@@ -114,11 +114,6 @@ fn to_value(obj: DynamicObject) -> Value {
     serde_json::to_value(obj).unwrap_or(Value::Null)
 }
 
-/// `apiVersion`, `kind` and `metadata` of an object.
-fn metadata_only(obj: &Value) -> Value {
-    crate::projection::project(obj, &["metadata"])
-}
-
 /// Whether every field present in `desired` has the same value in `existing` (objects are
 /// compared key by key, everything else as a whole).
 pub fn contains(existing: &Value, desired: &Value) -> bool {
@@ -291,7 +286,7 @@ impl Cluster {
         Ok(informer
             .list(namespace)
             .iter()
-            .map(|obj| metadata_only(obj))
+            .map(|obj| crate::projection::project(obj, &["metadata"]))
             .collect())
     }
 
