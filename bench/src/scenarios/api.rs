@@ -1,5 +1,6 @@
-//! `api`: create, get, list and watch delivery through the API server (HTTPS, kube-rs client),
-//! each beside the same operation on the bare embedded store in the same run.
+//! `api`: create, get, list and watch delivery through the API server (kube-rs client, over
+//! HTTPS or in-process), each beside the same operation on the bare embedded store in the same
+//! run.
 
 use crate::report::Figure;
 use crate::stats::percentile_ms;
@@ -29,6 +30,16 @@ pub struct Args {
     /// Writes whose watch delivery is timed.
     #[arg(long, default_value_t = 300)]
     pub watch_events: usize,
+    /// How the client reaches the server: `https` (a TLS connection, as kubectl does) or
+    /// `in-process` (the server's router called directly, as `skiff up`'s own components do).
+    #[arg(long, value_enum, default_value_t = Transport::Https)]
+    pub transport: Transport,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Https,
+    InProcess,
 }
 
 /// The figures of one layer (store or API).
@@ -55,10 +66,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let server = skiff_apiserver::start(config)
         .await
         .context("cannot start the API server")?;
-    let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig_path())?;
-    let client_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-    let client = kube::Client::try_from(client_config)?;
+    let client = match args.transport {
+        Transport::Https => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig_path())?;
+            let client_config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+            kube::Client::try_from(client_config)?
+        }
+        Transport::InProcess => kube::Client::new(server.local_service(), "default"),
+    };
     let api = measure_api(client, api_store, &args).await?;
     server.shutdown().await;
 
@@ -101,7 +117,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ];
     for (metric, value, baseline_metric, baseline, unit) in figures {
         Figure {
-            bench: "api",
+            bench: match args.transport {
+                Transport::Https => "api",
+                Transport::InProcess => "api_in_process",
+            },
             metric,
             value,
             unit,

@@ -17,6 +17,7 @@ mod discovery;
 mod disruption;
 mod handlers;
 mod kubeconfig;
+mod local;
 mod machinery;
 mod namespaces;
 mod objects;
@@ -32,6 +33,7 @@ mod watch;
 
 pub use auth::User;
 pub use config::Config;
+pub use local::LocalService;
 pub use server::{Error, Server, start};
 pub use services::{ServiceRanges, service_ranges, set_service_ranges};
 pub use streaming::{StreamRequest, StreamingHandler};

@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 use crate::auth::{Authenticator, PeerIdentity, User};
 use crate::config::Config;
+use crate::local::LocalService;
 use crate::state::ApiState;
 use crate::watch::WatchHubs;
 use crate::{auth, crd, handlers, kubeconfig, namespaces, tls};
@@ -57,6 +58,7 @@ pub struct Server {
     addr: SocketAddr,
     kubeconfig: PathBuf,
     state: Arc<ApiState>,
+    router: Router,
     task: JoinHandle<()>,
 }
 
@@ -85,6 +87,18 @@ impl Server {
     /// The store behind the server.
     pub fn store(&self) -> Arc<dyn Store> {
         self.state.store.clone()
+    }
+
+    /// The API for components in this process, as the cluster administrator (the user of
+    /// the admin kubeconfig), without TLS or a socket.
+    pub fn local_service(&self) -> LocalService {
+        LocalService::new(
+            self.router.clone(),
+            User {
+                name: tls::ADMIN_USER.into(),
+                groups: vec![tls::ADMIN_GROUP.into()],
+            },
+        )
     }
 
     /// Stops accepting connections, ends watches, and waits (at most 5 s) for requests in
@@ -151,11 +165,12 @@ pub async fn start(config: Config) -> Result<Server, Error> {
     let router = Router::new()
         .fallback(handlers::dispatch)
         .with_state(state.clone());
-    let task = tokio::spawn(accept_loop(listener, acceptor, router, shutdown));
+    let task = tokio::spawn(accept_loop(listener, acceptor, router.clone(), shutdown));
     Ok(Server {
         addr,
         kubeconfig: kubeconfig_path,
         state,
+        router,
         task,
     })
 }

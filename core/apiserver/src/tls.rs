@@ -41,6 +41,10 @@ pub struct Pki {
     pub admin_key: String,
 }
 
+/// The user and group of the admin client certificate (and of the in-process API).
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_GROUP: &str = "system:masters";
+
 const FILES: [&str; 6] = [
     "ca.crt",
     "ca.key",
@@ -182,7 +186,7 @@ fn generate(extra_sans: &[String]) -> Result<Pki, rcgen::Error> {
 
     let admin_key = KeyPair::generate()?;
     let mut admin_params = CertificateParams::default();
-    admin_params.distinguished_name = name("admin", Some("system:masters"));
+    admin_params.distinguished_name = name(ADMIN_USER, Some(ADMIN_GROUP));
     admin_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let admin_cert = admin_params.signed_by(&admin_key, &issuer)?;
 

@@ -1,4 +1,5 @@
-//! Authentication over HTTPS: client certificates, bearer tokens, and 401 otherwise.
+//! Authentication over HTTPS (client certificates, bearer tokens, and 401 otherwise) and the
+//! in-process service, which acts as the admin.
 
 mod support;
 
@@ -65,4 +66,61 @@ async fn requests_without_credentials_get_a_401_status_and_tokens_work() {
     let (code, _) = curl(vec![format!("https://{}/healthz", server.local_addr())]).await;
     assert_eq!(code, 200);
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_in_process_service_serves_the_same_api_as_the_admin() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams, WatchEvent, WatchParams};
+
+    let cluster = support::Cluster::start().await;
+    let local = kube::Client::new(cluster.server().local_service(), "default");
+    let remote = cluster.client().await;
+    let local_maps: Api<ConfigMap> = Api::namespaced(local, "default");
+    let remote_maps: Api<ConfigMap> = Api::namespaced(remote, "default");
+
+    // A watch through the in-process service sees a write made over HTTPS.
+    let mut events = local_maps
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("over-https".into());
+    remote_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match events.try_next().await.unwrap() {
+                Some(WatchEvent::Added(o)) => break o,
+                Some(_) => continue,
+                None => panic!("the watch ended"),
+            }
+        }
+    })
+    .await
+    .expect("no watch event");
+    assert_eq!(seen.metadata.name.as_deref(), Some("over-https"));
+
+    // Writes through it land in the same store.
+    cm.metadata.name = Some("in-process".into());
+    cm.data = Some([("k".to_string(), "v".to_string())].into());
+    local_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    let read = remote_maps.get("in-process").await.unwrap();
+    assert_eq!(read.data.unwrap()["k"], "v");
+
+    // Errors come back as the API's Status.
+    match local_maps.get("missing").await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 404);
+            assert_eq!(status.reason, "NotFound");
+        }
+        other => panic!("expected a 404 Status, got {other:?}"),
+    }
 }

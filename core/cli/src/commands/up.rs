@@ -120,7 +120,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let server = skiff_apiserver::start(config)
         .await
         .context("cannot start the API server")?;
-    let client = client_for(server.kubeconfig_path()).await?;
+    // Everything this process runs reaches the API in-process, as the admin.
+    let client = kube::Client::new(server.local_service(), "default");
 
     let host = if enabled("controllers") {
         let builtin_dir = match &args.builtin_controllers_dir {
@@ -285,14 +286,6 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "skiff".into())
-}
-
-/// A client with the admin credentials `skiff up` wrote for itself.
-async fn client_for(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-        .with_context(|| format!("cannot read {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
 }
 
 /// Writes the built-in controller scripts embedded in this binary to

@@ -106,6 +106,8 @@ pub struct PodWorker {
     pub(super) terminal: bool,
     /// The soonest time something is due (a back-off ending, a probe).
     pub(super) wake: Option<Instant>,
+    /// The sandbox addresses the pod's `/etc` files were written for.
+    pub(super) etc_for: Option<Vec<IpAddr>>,
 }
 
 impl std::fmt::Debug for PodWorker {
@@ -181,6 +183,7 @@ impl PodWorker {
             sandbox_error: None,
             terminal: false,
             wake: None,
+            etc_for: None,
         };
         let mut by_name: HashMap<String, Vec<(u32, ContainerStatus)>> = HashMap::new();
         for c in existing {
@@ -400,7 +403,6 @@ impl PodWorker {
         if self.terminal {
             return self.write_status(pod).await;
         }
-        std::fs::create_dir_all(self.ctx.pod_dir(&self.uid)).map_err(|e| e.to_string())?;
         if let Err(e) = self.ensure_sandbox(pod).await {
             tracing::warn!(pod = %self.uid, error = %e, "sandbox");
             self.sandbox_error = Some(e);
@@ -411,8 +413,16 @@ impl PodWorker {
             self.sandbox_error = Some(e);
             return self.write_status(pod).await;
         }
-        if self.ctx.uses_netns() || self.sandbox.as_ref().is_some_and(|s| !s.ips.is_empty()) {
+        // As the kubelet does, the files are written for the sandbox as it was set up, not on
+        // every pass: writing them again only when the addresses change.
+        let ips = self
+            .sandbox
+            .as_ref()
+            .map(|s| s.ips.clone())
+            .unwrap_or_default();
+        if (self.ctx.uses_netns() || !ips.is_empty()) && self.etc_for.as_ref() != Some(&ips) {
             self.write_etc(pod).map_err(|e| e.to_string())?;
+            self.etc_for = Some(ips);
         }
         self.refresh().await;
         let init_done = self.sync_init(pod).await;

@@ -1,0 +1,61 @@
+//! The API served inside the process: the components `skiff up` runs beside the server
+//! (controllers, scheduler, kubelets, add-ons) call the router directly, which spares every
+//! request the TLS encryption, the HTTP framing and the socket copies on both ends — a
+//! sizeable share of the CPU a busy cluster spends when everything runs in one process.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::HttpBody;
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use bytes::Bytes;
+
+use crate::auth::{PeerIdentity, User};
+
+/// A `tower` service that answers requests as the server would, as one fixed user.
+///
+/// Requests carry a path (`/api/v1/pods`), not a full URL. Connection upgrades (exec,
+/// attach, port-forward) need a connection and are not available through it.
+#[derive(Clone)]
+pub struct LocalService {
+    router: Router,
+    identity: PeerIdentity,
+}
+
+impl std::fmt::Debug for LocalService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalService")
+            .field("user", &self.identity.0)
+            .finish()
+    }
+}
+
+impl LocalService {
+    pub(crate) fn new(router: Router, user: User) -> Self {
+        Self {
+            router,
+            identity: PeerIdentity(Some(user)),
+        }
+    }
+}
+
+impl<B> tower::Service<http::Request<B>> for LocalService
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture<Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(self.identity.clone());
+        tower::Service::<http::Request<B>>::call(&mut self.router, req)
+    }
+}
