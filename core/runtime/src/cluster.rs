@@ -215,14 +215,13 @@ impl Cluster {
         kind: &KindRef,
         namespace: &str,
         selector: &Value,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<Vec<Arc<Value>>, Error> {
         let selector = selector::from_value(selector)?;
         let informer = self.informer(kind)?;
         Ok(informer
             .list(namespace)
             .into_iter()
             .filter(|obj| selector.matches_object(obj))
-            .map(|obj| (*obj).clone())
             .collect())
     }
 
@@ -238,7 +237,7 @@ impl Cluster {
     }
 
     /// The objects of `kind` whose controller ownerReference is `owner`.
-    pub fn children(&self, owner: &Value, kind: &KindRef) -> Result<Vec<Value>, Error> {
+    pub fn children(&self, owner: &Value, kind: &KindRef) -> Result<Vec<Arc<Value>>, Error> {
         let uid = owner["metadata"]["uid"].as_str().unwrap_or_default();
         let namespace = owner["metadata"]["namespace"].as_str().unwrap_or_default();
         let informer = self.informer(kind)?;
@@ -249,7 +248,6 @@ impl Cluster {
             .filter(|obj| {
                 namespace.is_empty() || obj["metadata"]["namespace"].as_str() == Some(namespace)
             })
-            .map(|obj| (*obj).clone())
             .collect())
     }
 

@@ -220,7 +220,7 @@ extern "C" fn host_list(state: *const c_void, request: Bytes) -> Buffer {
     callback(state, request, |ctx, r| {
         ctx.cluster
             .list(&kind_field(&r), str_field(&r, "namespace"), &r["selector"])
-            .map(Value::Array)
+            .map(|objects| Value::Array(objects.iter().map(|o| (**o).clone()).collect()))
             .map_err(|e| e.to_string())
     })
 }

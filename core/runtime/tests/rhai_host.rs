@@ -507,8 +507,8 @@ async fn metrics_are_served_per_controller() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_watch_naming_fields_maps_objects_holding_only_those_and_get_reads_only_the_fields_named()
-{
+async fn a_watch_naming_fields_maps_objects_holding_only_those_and_reads_with_fields_get_only_those()
+ {
     init_tracing();
     let api = ApiServer::start().await;
     api.install_website_crd().await;
@@ -532,13 +532,32 @@ fn map_cm(cm) {
 fn reconcile(obj, ctx) {
     if obj.deleted != true { return; }
     let source = get("v1", "ConfigMap", "default", "source", ["data.big", "metadata.labels"]);
+    // `list` and `children` with fields hand out only those too.
+    let listed = list("v1", "ConfigMap", "default", #{ matchLabels: #{ site: "docs" } }, ["metadata.name"]);
+    let owner = #{ metadata: #{ uid: "u-1", namespace: "default" } };
+    let kids = children(owner, "v1", "ConfigMap", ["metadata.name", "data"]);
+    let kid_owner = owner_of(get("v1", "ConfigMap", "default", "kid"));
     create(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "seen-" + obj.name, namespace: obj.namespace },
-              data: #{ source: json(source) } });
+              data: #{ source: json(source), listed: json(listed), kids: json(kids), kid_owner: json(kid_owner),
+                       no_owner: json(owner_of(source)) } });
 }
 "#,
     );
     let host = Host::start(api.client.clone(), config(&dir)).await.unwrap();
     let config_maps: Api<ConfigMap> = Api::namespaced(api.client.clone(), "default");
+    // Created first, so the cache holds it when the source's change is mapped.
+    let kid: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "kid", "labels": {"role": "kid"}, "ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": "u-0"},
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "source", "uid": "u-1", "controller": true}
+        ]},
+        "data": {"k": "v"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &kid)
+        .await
+        .unwrap();
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "source", "labels": {"site": "docs"}},
         "data": {"big": "x"},
@@ -554,12 +573,23 @@ fn reconcile(obj, ctx) {
     })
     .await;
     // `get` with fields reads just those.
-    let source: serde_json::Value = serde_json::from_str(&marker.data.unwrap()["source"]).unwrap();
+    let data = marker.data.unwrap();
+    let read = |key: &str| -> serde_json::Value { serde_json::from_str(&data[key]).unwrap() };
     assert_eq!(
-        source,
+        read("source"),
         json!({"apiVersion": "v1", "kind": "ConfigMap",
                "metadata": {"labels": {"site": "docs"}}, "data": {"big": "x"}})
     );
+    assert_eq!(
+        read("listed"),
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "source"}}])
+    );
+    assert_eq!(
+        read("kids"),
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kid"}, "data": {"k": "v"}}])
+    );
+    assert_eq!(read("kid_owner")["uid"], "u-1", "the controller reference");
+    assert_eq!(read("no_owner"), serde_json::Value::Null);
     assert!(
         config_maps
             .get_opt("seen-docs-whole")

@@ -1,6 +1,8 @@
 //! The functions a script may call: cluster reads and writes (through the context of the
 //! running reconcile) and pure helpers.
 
+use std::borrow::Borrow;
+
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, Map};
 use serde_json::Value;
 
@@ -29,9 +31,34 @@ fn optional(value: Option<Value>) -> Result<Dynamic> {
     value.map_or(Ok(Dynamic::UNIT), |v| to_dynamic(&v))
 }
 
-fn array(values: Vec<Value>) -> Result<Dynamic> {
-    let items: Result<Array> = values.iter().map(to_dynamic).collect();
+fn array<V: Borrow<Value>>(values: &[V]) -> Result<Dynamic> {
+    let items: Result<Array> = values.iter().map(|v| to_dynamic(v.borrow())).collect();
     Ok(Dynamic::from_array(items?))
+}
+
+/// Each object with only the dotted paths in `fields` (and its type), or whole without them.
+fn projected<V: Borrow<Value>>(values: &[V], fields: Option<&[String]>) -> Result<Dynamic> {
+    let Some(fields) = fields else {
+        return array(values);
+    };
+    let items: Result<Array> = values
+        .iter()
+        .map(|v| to_dynamic(&crate::projection::project(v.borrow(), fields)))
+        .collect();
+    Ok(Dynamic::from_array(items?))
+}
+
+/// A script's `fields` argument: an array of dotted paths.
+fn field_list(fields: Array) -> Result<Vec<String>> {
+    let fields: Vec<String> = fields
+        .into_iter()
+        .map(|f| {
+            f.into_string()
+                .map_err(|t| fail(format!("fields must be strings, not {t}")))
+        })
+        .collect::<Result<_>>()?;
+    crate::projection::check(&fields).map_err(fail)?;
+    Ok(fields)
 }
 
 fn kind(api_version: &str, kind: &str) -> KindRef {
@@ -83,33 +110,62 @@ pub fn register(engine: &mut Engine) {
             )
         },
     );
-    let list =
-        |api_version: &str, k: &str, namespace: &str, selector: Dynamic| -> Result<Dynamic> {
-            let ctx = current_context()?;
-            let selector = to_json(&selector)?;
-            array(
-                ctx.cluster
-                    .list(&kind(api_version, k), namespace, &selector)
-                    .map_err(fail)?,
-            )
-        };
-    engine.register_fn("list", list);
+    let list = |api_version: &str,
+                k: &str,
+                namespace: &str,
+                selector: Dynamic,
+                fields: Option<&[String]>|
+     -> Result<Dynamic> {
+        let ctx = current_context()?;
+        let selector = to_json(&selector)?;
+        projected(
+            &ctx.cluster
+                .list(&kind(api_version, k), namespace, &selector)
+                .map_err(fail)?,
+            fields,
+        )
+    };
     engine.register_fn(
         "list",
-        move |api_version: &str, k: &str, namespace: &str| {
-            list(api_version, k, namespace, Dynamic::UNIT)
+        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic, fields: Array| {
+            list(
+                api_version,
+                k,
+                namespace,
+                selector,
+                Some(&field_list(fields)?),
+            )
         },
     );
     engine.register_fn(
+        "list",
+        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic| {
+            list(api_version, k, namespace, selector, None)
+        },
+    );
+    engine.register_fn(
+        "list",
+        move |api_version: &str, k: &str, namespace: &str| {
+            list(api_version, k, namespace, Dynamic::UNIT, None)
+        },
+    );
+    let children = |owner: Map, api_version: &str, k: &str, fields: Option<&[String]>| {
+        let ctx = current_context()?;
+        let owner = to_json(&Dynamic::from_map(owner))?;
+        projected(
+            &ctx.cluster
+                .children(&owner, &kind(api_version, k))
+                .map_err(fail)?,
+            fields,
+        )
+    };
+    engine.register_fn("children", move |owner: Map, api_version: &str, k: &str| {
+        children(owner, api_version, k, None)
+    });
+    engine.register_fn(
         "children",
-        |owner: Map, api_version: &str, k: &str| -> Result<Dynamic> {
-            let ctx = current_context()?;
-            let owner = to_json(&Dynamic::from_map(owner))?;
-            array(
-                ctx.cluster
-                    .children(&owner, &kind(api_version, k))
-                    .map_err(fail)?,
-            )
+        move |owner: Map, api_version: &str, k: &str, fields: Array| {
+            children(owner, api_version, k, Some(&field_list(fields)?))
         },
     );
     engine.register_fn(
@@ -121,14 +177,7 @@ pub fn register(engine: &mut Engine) {
          fields: Array|
          -> Result<Dynamic> {
             let ctx = current_context()?;
-            let fields: Vec<String> = fields
-                .into_iter()
-                .map(|f| {
-                    f.into_string()
-                        .map_err(|t| fail(format!("fields must be strings, not {t}")))
-                })
-                .collect::<Result<_>>()?;
-            crate::projection::check(&fields).map_err(fail)?;
+            let fields = field_list(fields)?;
             optional(
                 ctx.cluster
                     .get_fields(&kind(api_version, k), namespace, name, &fields)
@@ -152,7 +201,7 @@ pub fn register(engine: &mut Engine) {
         |api_version: &str, k: &str, namespace: &str| -> Result<Dynamic> {
             let ctx = current_context()?;
             array(
-                ctx.cluster
+                &ctx.cluster
                     .list_meta(&kind(api_version, k), namespace)
                     .map_err(fail)?,
             )
@@ -175,9 +224,23 @@ pub fn register(engine: &mut Engine) {
         let items: Result<Array> = served.iter().map(rhai::serde::to_dynamic).collect();
         Ok(Dynamic::from_array(items?))
     });
-    engine.register_fn("owner_of", |obj: Map| -> Result<Dynamic> {
-        let obj = to_json(&Dynamic::from_map(obj))?;
-        optional(cluster::controller_of(&obj).cloned())
+    // Read in place, as `cluster::controller_of` does on JSON: scripts call this for every
+    // pod they look at, and converting a whole pod to JSON for it cost more than the rest.
+    engine.register_fn("owner_of", |obj: Map| -> Dynamic {
+        let references = obj
+            .get("metadata")
+            .and_then(|m| m.read_lock::<Map>())
+            .and_then(|m| m.get("ownerReferences").cloned());
+        references
+            .and_then(|r| r.into_array().ok())
+            .and_then(|refs| {
+                refs.into_iter().find(|r| {
+                    r.read_lock::<Map>()
+                        .and_then(|r| r.get("controller").and_then(|c| c.as_bool().ok()))
+                        == Some(true)
+                })
+            })
+            .unwrap_or(Dynamic::UNIT)
     });
 
     // writes through the API
@@ -192,7 +255,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("create_all", |objects: Array| -> Result<Dynamic> {
         let ctx = current_context()?;
         let objects: Vec<Value> = objects.iter().map(to_json).collect::<Result<_>>()?;
-        array(ctx.cluster.create_all(&objects).map_err(fail)?)
+        array(&ctx.cluster.create_all(&objects).map_err(fail)?)
     });
     engine.register_fn("update", |obj: Map| -> Result<Dynamic> {
         let ctx = current_context()?;
@@ -275,7 +338,7 @@ pub fn register(engine: &mut Engine) {
             let ctx = current_context()?;
             let owner = to_json(&Dynamic::from_map(owner))?;
             let desired: Vec<Value> = desired.iter().map(to_json).collect::<Result<_>>()?;
-            array(ctx.cluster.sync_children(&owner, &desired).map_err(fail)?)
+            array(&ctx.cluster.sync_children(&owner, &desired).map_err(fail)?)
         },
     );
     engine.register_fn("set_owner", |child: Map, owner: Map| -> Result<Dynamic> {
