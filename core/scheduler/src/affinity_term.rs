@@ -50,6 +50,21 @@ impl AffinityTerm {
         }
     }
 
+    /// A label (key and value) every pod this term selects carries, when its selector
+    /// requires one: the key under which placed pods are looked up instead of walking all.
+    pub fn required_label(&self) -> Option<(&str, &str)> {
+        use skiff_api::selector::Operator;
+        self.selector
+            .requirements()
+            .iter()
+            .find_map(|r| match (r.operator, &r.values[..]) {
+                (Operator::Equals | Operator::DoubleEquals | Operator::In, [value]) => {
+                    Some((r.key.as_str(), value.as_str()))
+                }
+                _ => None,
+            })
+    }
+
     /// Whether a pod in `namespace` with `labels` is selected by this term.
     pub fn matches(
         &self,

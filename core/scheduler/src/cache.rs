@@ -8,6 +8,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Node;
 
 use crate::affinity_term::NamespaceLabels;
+use crate::label_index::LabelIndex;
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
 use crate::volumes::Volumes;
@@ -31,6 +32,8 @@ pub struct Cache {
     pub namespaces: NamespaceLabels,
     /// Claims, volumes and classes, for volume placement.
     pub volumes: Volumes,
+    /// Placed pods by label, for inter-pod affinity.
+    labels: LabelIndex,
 }
 
 impl Cache {
@@ -40,6 +43,12 @@ impl Cache {
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
         self.index.get(name).map(|&i| &self.nodes[i])
+    }
+
+    /// Placed pods by label (pods on nodes without a Node object included: look nodes up
+    /// with [`Cache::node`]).
+    pub fn labels(&self) -> &LabelIndex {
+        &self.labels
     }
 
     fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
@@ -108,6 +117,7 @@ impl Cache {
             return;
         }
         self.node_mut(&node).add_pod(pod.clone());
+        self.labels.add(&pod, &node);
         self.placed.insert(
             pod.key.clone(),
             Placed {
@@ -121,6 +131,7 @@ impl Cache {
     pub fn assume(&mut self, pod: Arc<PodInfo>, node: &str) {
         self.remove_pod(&pod.key);
         self.node_mut(node).add_pod(pod.clone());
+        self.labels.add(&pod, node);
         self.placed.insert(
             pod.key.clone(),
             Placed {
@@ -140,6 +151,13 @@ impl Cache {
     /// Removes a pod wherever it is placed; returns the node it was on.
     pub fn remove_pod(&mut self, key: &str) -> Option<String> {
         let placed = self.placed.remove(key)?;
+        let info = match self.index.get(&placed.node) {
+            Some(&i) => Some(&self.nodes[i]),
+            None => self.ghosts.get(&placed.node),
+        };
+        if let Some(pod) = info.and_then(|n| n.pods.iter().find(|p| p.key == key)) {
+            self.labels.remove(pod, &placed.node);
+        }
         if let Some(&i) = self.index.get(&placed.node) {
             self.nodes[i].remove_pod(key);
         } else if let Some(g) = self.ghosts.get_mut(&placed.node) {
@@ -231,5 +249,29 @@ mod tests {
         assert_eq!(c.nodes().len(), 1);
         assert_eq!(c.node("n2").unwrap().name, "n2");
         assert!(!c.upsert_node(node("n2")));
+    }
+
+    #[test]
+    fn the_label_index_follows_placements_relabels_and_removals() {
+        let labelled = |app: &str| {
+            let p: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+                "metadata": {"name": "a", "namespace": "default", "labels": {"app": app}},
+                "spec": {"nodeName": "n1", "containers": [{"name": "c"}]}
+            }))
+            .unwrap();
+            Arc::new(PodInfo::new(Arc::new(p)))
+        };
+        let nodes = |c: &Cache, app: &str| c.labels().nodes_labelled("app", app).count();
+        let mut c = Cache::default();
+        c.upsert_node(node("n1"));
+        c.upsert_placed(labelled("web"));
+        assert_eq!(nodes(&c, "web"), 1);
+        c.upsert_placed(labelled("db"));
+        assert_eq!((nodes(&c, "web"), nodes(&c, "db")), (0, 1));
+        c.remove_pod("default/a");
+        assert_eq!(nodes(&c, "db"), 0);
+        c.assume(labelled("web"), "n1");
+        c.forget("default/a");
+        assert_eq!(nodes(&c, "web"), 0);
     }
 }

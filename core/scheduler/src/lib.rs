@@ -11,6 +11,7 @@ mod affinity_term;
 mod cache;
 mod config;
 mod framework;
+mod label_index;
 mod node_info;
 mod node_selector;
 mod plugins;

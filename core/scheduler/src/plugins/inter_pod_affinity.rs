@@ -1,5 +1,5 @@
-//! Pod affinity and anti-affinity: counts per topology domain computed once per pod (like
-//! upstream's PreFilter), then checked per node; preferred terms score.
+//! Pod affinity and anti-affinity: the topology domains holding matching pods, found once per
+//! pod (like upstream's PreFilter), then checked per node; preferred terms score.
 
 use std::collections::HashMap;
 
@@ -27,6 +27,10 @@ fn get(d: &Domains, key: &str, value: &str) -> i64 {
     d.get(key).and_then(|m| m.get(value)).copied().unwrap_or(0)
 }
 
+fn marked(d: &Domains, key: &str, value: &str) -> bool {
+    get(d, key, value) > 0
+}
+
 fn selects(term: &AffinityTerm, pod: &PodInfo, ns: &NamespaceLabels) -> bool {
     term.matches(&pod.namespace, &pod.labels, ns)
 }
@@ -44,39 +48,73 @@ pub struct State {
     matches_itself: bool,
 }
 
+/// The nodes that can hold a pod `term` selects: those with a pod carrying the label the
+/// term requires, or every node when it requires none.
+fn candidates<'a>(cache: &'a Cache, term: &AffinityTerm) -> Vec<&'a NodeInfo> {
+    match term.required_label() {
+        Some((key, value)) => cache
+            .labels()
+            .nodes_labelled(key, value)
+            .filter_map(|name| cache.node(name))
+            .collect(),
+        None => cache.nodes().iter().collect(),
+    }
+}
+
 pub fn prefilter(pod: &PodInfo, cache: &Cache) -> Option<State> {
     let ns = &cache.namespaces;
     let any_existing = cache.nodes().iter().any(|n| n.affinity_pods > 0);
-    if !any_existing && pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty() {
+    let own = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
+    if !any_existing && !own {
         return None;
     }
+    // The filter asks only whether a domain holds a matching pod, not how many, so a domain
+    // once marked is not looked at again; and only the nodes the label index names are.
     let mut state = State::default();
-    for node in cache.nodes() {
-        for other in &node.pods {
-            if other.key == pod.key {
-                continue;
-            }
+    for name in cache.labels().nodes_with_anti_for(&pod.labels) {
+        let Some(node) = cache.node(name) else {
+            continue;
+        };
+        for other in node.pods.iter().filter(|o| o.key != pod.key) {
             for term in &other.required_anti_affinity {
                 if let Some(v) = node.labels.get(&term.topology_key)
+                    && !marked(&state.existing_anti, &term.topology_key, v)
                     && selects(term, pod, ns)
                 {
                     bump(&mut state.existing_anti, &term.topology_key, v, 1);
                 }
             }
-            if !pod.required_affinity.is_empty()
-                && pod.required_affinity.iter().all(|t| selects(t, other, ns))
+        }
+    }
+    for term in &pod.required_anti_affinity {
+        for node in candidates(cache, term) {
+            if let Some(v) = node.labels.get(&term.topology_key)
+                && !marked(&state.anti, &term.topology_key, v)
+                && node
+                    .pods
+                    .iter()
+                    .any(|o| o.key != pod.key && selects(term, o, ns))
             {
+                bump(&mut state.anti, &term.topology_key, v, 1);
+            }
+        }
+    }
+    if let Some(lead) = pod.required_affinity.first() {
+        // A pod every term selects carries the label of each: any term's candidates do.
+        let lead = pod
+            .required_affinity
+            .iter()
+            .find(|t| t.required_label().is_some())
+            .unwrap_or(lead);
+        for node in candidates(cache, lead) {
+            let selected = node.pods.iter().any(|o| {
+                o.key != pod.key && pod.required_affinity.iter().all(|t| selects(t, o, ns))
+            });
+            if selected {
                 for term in &pod.required_affinity {
                     if let Some(v) = node.labels.get(&term.topology_key) {
                         bump(&mut state.affinity, &term.topology_key, v, 1);
                     }
-                }
-            }
-            for term in &pod.required_anti_affinity {
-                if let Some(v) = node.labels.get(&term.topology_key)
-                    && selects(term, other, ns)
-                {
-                    bump(&mut state.anti, &term.topology_key, v, 1);
                 }
             }
         }
