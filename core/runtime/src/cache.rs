@@ -226,21 +226,33 @@ impl Informer {
         }
     }
 
+    /// The object as one JSON value. Built from its parts rather than by serializing it
+    /// again: the body (spec, status, ...) is already a JSON value and is moved, not copied.
     fn normalize(&self, obj: kube::api::DynamicObject) -> Arc<Value> {
-        let mut value = serde_json::to_value(obj).unwrap_or(Value::Null);
-        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            // An update without them keeps the stored ones, so writes from the cache lose
-            // nothing.
-            meta.remove("managedFields");
+        let kube::api::DynamicObject {
+            types,
+            mut metadata,
+            data,
+        } = obj;
+        // An update without them keeps the stored ones, so writes from the cache lose
+        // nothing.
+        metadata.managed_fields = None;
+        // List items may come without their type; scripts expect it on every object.
+        let (api_version, kind) = match types {
+            Some(t) => (t.api_version, t.kind),
+            None => (self.kind.api_version.clone(), self.kind.kind.clone()),
+        };
+        let mut map = serde_json::Map::new();
+        map.insert("apiVersion".into(), Value::String(api_version));
+        map.insert("kind".into(), Value::String(kind));
+        map.insert(
+            "metadata".into(),
+            serde_json::to_value(metadata).unwrap_or(Value::Null),
+        );
+        if let Value::Object(body) = data {
+            map.extend(body);
         }
-        if let Some(map) = value.as_object_mut() {
-            // List items may come without their type; scripts expect it on every object.
-            map.entry("apiVersion")
-                .or_insert_with(|| Value::String(self.kind.api_version.clone()));
-            map.entry("kind")
-                .or_insert_with(|| Value::String(self.kind.kind.clone()));
-        }
-        Arc::new(value)
+        Arc::new(Value::Object(map))
     }
 
     fn apply(&self, obj: Arc<Value>) {
@@ -438,5 +450,31 @@ mod tests {
         assert!(cached["metadata"].get("managedFields").is_none());
         assert_eq!(cached["metadata"]["name"], "p");
         assert_eq!(cached["kind"], "Pod");
+        assert_eq!(cached["apiVersion"], "v1");
+    }
+
+    #[test]
+    fn cached_objects_keep_their_type_and_body_in_the_usual_order() {
+        let informer = Informer::new(KindRef::new("apps/v1", "Deployment"));
+        let obj: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"namespace": "a", "name": "d"},
+            "spec": {"replicas": 2}, "status": {"replicas": 1}
+        }))
+        .unwrap();
+        let cached = informer.normalize(obj);
+        let keys: Vec<&str> = cached
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["apiVersion", "kind", "metadata", "spec", "status"]);
+        assert_eq!(
+            *cached,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"namespace": "a", "name": "d"},
+                   "spec": {"replicas": 2}, "status": {"replicas": 1}})
+        );
     }
 }
