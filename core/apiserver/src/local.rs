@@ -4,15 +4,19 @@
 //! sizeable share of the CPU a busy cluster spends when everything runs in one process.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::HttpBody;
 use axum::response::Response;
-use axum::routing::future::RouteFuture;
 use bytes::Bytes;
+use futures::FutureExt;
+use skiff_api::Status;
 
 use crate::auth::{PeerIdentity, User};
+use crate::response;
 
 /// A `tower` service that answers requests as the server would, as one fixed user.
 ///
@@ -48,14 +52,24 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = RouteFuture<Infallible>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
+    /// The handler runs in the caller's task: a panic in it becomes a 500 for that request
+    /// (as it would end only its connection over HTTPS) instead of unwinding into the caller.
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         req.extensions_mut().insert(self.identity.clone());
-        tower::Service::<http::Request<B>>::call(&mut self.router, req)
+        let answer = tower::Service::<http::Request<B>>::call(&mut self.router, req);
+        Box::pin(async move {
+            match AssertUnwindSafe(answer).catch_unwind().await {
+                Ok(answer) => answer,
+                Err(_) => Ok(response::status(&Status::internal(
+                    "the API server failed while serving this request",
+                ))),
+            }
+        })
     }
 }
