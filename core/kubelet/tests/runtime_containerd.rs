@@ -208,7 +208,16 @@ async fn a_container_prints_to_its_log_and_exits_with_its_code() {
     assert_eq!(status.image, IMAGE);
     let log_path = node.runtime.log_path("exit3").await.unwrap();
     assert_eq!(log_path, config.log_path);
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    // The shim copies the streams to the file on its own: the exit can be reported a moment
+    // before its last write lands, so the file is read until both lines are there.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = std::fs::read_to_string(&log_path).unwrap();
+        if log.lines().any(|l| l == "to stderr") && log.lines().any(|l| l == "hello from skiff") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(log.lines().any(|l| l == "hello from skiff"), "{log:?}");
     assert!(log.lines().any(|l| l == "to stderr"), "{log:?}");
 
