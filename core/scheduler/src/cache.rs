@@ -151,20 +151,19 @@ impl Cache {
     /// Removes a pod wherever it is placed; returns the node it was on.
     pub fn remove_pod(&mut self, key: &str) -> Option<String> {
         let placed = self.placed.remove(key)?;
-        let info = match self.index.get(&placed.node) {
-            Some(&i) => Some(&self.nodes[i]),
-            None => self.ghosts.get(&placed.node),
-        };
-        if let Some(pod) = info.and_then(|n| n.pods.iter().find(|p| p.key == key)) {
-            self.labels.remove(pod, &placed.node);
-        }
-        if let Some(&i) = self.index.get(&placed.node) {
-            self.nodes[i].remove_pod(key);
+        let removed = if let Some(&i) = self.index.get(&placed.node) {
+            self.nodes[i].remove_pod(key)
         } else if let Some(g) = self.ghosts.get_mut(&placed.node) {
-            g.remove_pod(key);
+            let removed = g.remove_pod(key);
             if g.pods.is_empty() {
                 self.ghosts.remove(&placed.node);
             }
+            removed
+        } else {
+            None
+        };
+        if let Some(pod) = removed {
+            self.labels.remove(&pod, &placed.node);
         }
         Some(placed.node)
     }

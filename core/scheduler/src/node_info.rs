@@ -70,11 +70,9 @@ impl NodeInfo {
         self.pods.push(pod);
     }
 
-    /// Removes the pod with `key`; false when it was not here.
-    pub fn remove_pod(&mut self, key: &str) -> bool {
-        let Some(i) = self.pods.iter().position(|p| p.key == key) else {
-            return false;
-        };
+    /// Removes the pod with `key` and returns it; `None` when it was not here.
+    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
+        let i = self.pods.iter().position(|p| p.key == key)?;
         let pod = self.pods.swap_remove(i);
         self.requested.sub(&pod.requests.exact);
         self.non_zero_requested.sub(&pod.requests.non_zero);
@@ -94,7 +92,7 @@ impl NodeInfo {
         if pod.has_affinity() {
             self.affinity_pods -= 1;
         }
-        true
+        Some(pod)
     }
 }
 
@@ -123,12 +121,12 @@ mod tests {
         assert_eq!(n.requested.pods, 2);
         assert_eq!(n.owner_counts["u1"], 2);
         assert_eq!(n.host_ports.len(), 2);
-        assert!(n.remove_pod("default/a"));
-        assert!(!n.remove_pod("default/a"));
+        assert!(n.remove_pod("default/a").is_some());
+        assert!(n.remove_pod("default/a").is_none());
         assert_eq!(n.requested.milli_cpu, 300);
         assert_eq!(n.owner_counts["u1"], 1);
         assert_eq!(n.host_ports.len(), 1);
-        assert!(n.remove_pod("default/b"));
+        assert!(n.remove_pod("default/b").is_some());
         assert_eq!(n.requested, Resources::default());
         assert!(n.owner_counts.is_empty());
     }
