@@ -6,7 +6,7 @@ use crate::report::Figure;
 use crate::stats::percentile_ms;
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt, stream};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use skiff_store::{EmbeddedConfig, EmbeddedStore, ListOptions, Store};
 use std::collections::BTreeMap;
@@ -30,6 +30,12 @@ pub struct Args {
     /// Writes whose watch delivery is timed.
     #[arg(long, default_value_t = 300)]
     pub watch_events: usize,
+    /// Node watchers in the fan-out figure (each follows one node's pods, as a kubelet does).
+    #[arg(long, default_value_t = 500)]
+    pub node_watchers: usize,
+    /// Pods written in each round of the fan-out figure.
+    #[arg(long, default_value_t = 2000)]
+    pub fanout_pods: usize,
     /// How the client reaches the server: `https` (a TLS connection, as kubectl does) or
     /// `in-process` (the server's router called directly, as `skiff up`'s own components do).
     #[arg(long, value_enum, default_value_t = Transport::Https)]
@@ -75,7 +81,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Transport::InProcess => kube::Client::new(server.local_service(), "default"),
     };
-    let api = measure_api(client, api_store, &args).await?;
+    let api = measure_api(client.clone(), api_store, &args).await?;
+    let fanout = measure_fanout(client, &args).await?;
     server.shutdown().await;
 
     let figures = [
@@ -113,6 +120,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "store_watch_delivery_p99_ms",
             base.watch_p99_ms,
             "ms",
+        ),
+        (
+            "pod_writes_per_s_node_watchers_by_field",
+            fanout.by_field,
+            "pod_writes_per_s_node_watchers_by_label",
+            fanout.by_label,
+            "ops/s",
         ),
     ];
     for (metric, value, baseline_metric, baseline, unit) in figures {
@@ -317,4 +331,84 @@ async fn measure_api(
         list_p99_ms: percentile_ms(&mut lists, 99.0),
         watch_p99_ms: percentile_ms(&mut delivery, 99.0),
     })
+}
+
+/// Pod writes per second while node watchers are connected.
+struct Fanout {
+    /// Watchers pinned by `fieldSelector=spec.nodeName=<node>`, as kubelets watch: the server
+    /// indexes that field and shows each change only to the watchers of its node.
+    by_field: f64,
+    /// The same watchers pinned by a label instead (the baseline): every change is shown to
+    /// every watcher, which filters it.
+    by_label: f64,
+}
+
+async fn measure_fanout(client: kube::Client, args: &Args) -> anyhow::Result<Fanout> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some("fanout".into());
+    namespaces.create(&PostParams::default(), &ns).await?;
+    let pods: Api<Pod> = Api::namespaced(client, "fanout");
+    let by_label = fanout_round(&pods, "label", args).await?;
+    let by_field = fanout_round(&pods, "field", args).await?;
+    Ok(Fanout { by_field, by_label })
+}
+
+/// One round: the watchers start, the pods are written, and the round ends when every
+/// watcher has seen its node's pods.
+async fn fanout_round(pods: &Api<Pod>, round: &str, args: &Args) -> anyhow::Result<f64> {
+    let nodes = args.node_watchers.max(1);
+    let per_node = (args.fanout_pods / nodes).max(1);
+    let rv = pods
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let node = |n: usize| format!("{round}-{n}");
+    let mut watchers = tokio::task::JoinSet::new();
+    for n in 0..nodes {
+        let params = match round {
+            "field" => WatchParams::default().fields(&format!("spec.nodeName={}", node(n))),
+            _ => WatchParams::default().labels(&format!("node={}", node(n))),
+        };
+        let mut events = pods.watch(&params, &rv).await?.boxed();
+        watchers.spawn(async move {
+            let mut seen = 0;
+            while seen < per_node {
+                let event = tokio::time::timeout(Duration::from_secs(120), events.try_next())
+                    .await
+                    .context("a node watcher waited too long")??
+                    .context("a node watch ended")?;
+                match event {
+                    WatchEvent::Added(_) => seen += 1,
+                    WatchEvent::Error(e) => anyhow::bail!("node watch failed: {}", e.message),
+                    _ => {}
+                }
+            }
+            Ok(())
+        });
+    }
+    let total = nodes * per_node;
+    let started = Instant::now();
+    stream::iter(0..total)
+        .map(|i| {
+            let pods = pods.clone();
+            let pod = serde_json::from_value::<Pod>(serde_json::json!({
+                "metadata": {"name": format!("{round}-{i:05}"), "labels": {"node": node(i % nodes)}},
+                "spec": {"nodeName": node(i % nodes), "containers": [{"name": "c", "image": "busybox"}]},
+            }));
+            async move {
+                pods.create(&PostParams::default(), &pod?)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    while let Some(done) = watchers.join_next().await {
+        done??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }

@@ -34,6 +34,11 @@ impl Selectors {
         Ok(Selectors { labels, fields })
     }
 
+    /// The value the field selector pins `field` to, if it does.
+    pub fn exact_field(&self, field: &str) -> Option<&str> {
+        self.fields.as_ref()?.exact_value(field)
+    }
+
     /// Whether an object matches every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.as_ref().is_none_or(|l| l.matches_object(obj))

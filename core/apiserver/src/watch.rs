@@ -9,8 +9,15 @@
 //! A watcher asking for an older revision than the hub holds reads the gap from a store
 //! watch of its own (which answers "compacted", 410 Gone, when the store no longer has it),
 //! then joins the hub at the first change the hub also has.
+//!
+//! Watchers that pin a resource's indexed field (every kubelet watches `spec.nodeName=<its
+//! node>`) join a channel of that value instead of the hub's main one, as upstream's watch
+//! cache triggers do: a change wakes the watchers of the node it was and is on, not all of
+//! them. With a thousand nodes that is the difference between one wake-up per change and a
+//! thousand.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
@@ -27,6 +34,80 @@ use crate::objects;
 const BACKLOG: usize = 4096;
 /// How many changes a slow watcher may lag behind before it is cut off (it then resumes).
 const CHANNEL: usize = 8192;
+/// The same for the channel of one indexed value: there is one per node, and a channel
+/// holds its capacity from the start.
+const VALUE_CHANNEL: usize = 1024;
+
+/// A field the hub of a resource reads from every change, so that watchers pinning its value
+/// get only the changes whose object had or has that value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// A pod's `spec.nodeName` (the empty string while unscheduled).
+    NodeName,
+}
+
+impl Index {
+    /// The indexed field of a resource, if it has one.
+    pub fn of(info: &ResourceInfo) -> Option<Index> {
+        (info.group.is_empty() && info.plural == "pods").then_some(Index::NodeName)
+    }
+
+    /// The field's path, as a field selector names it.
+    pub fn field(self) -> &'static str {
+        match self {
+            Index::NodeName => "spec.nodeName",
+        }
+    }
+
+    /// The field's value in a stored object, read as a field selector reads it (missing or
+    /// `null` is ""). Only the path is decoded; anything else in the bytes is skipped.
+    fn value_of(self, bytes: &[u8]) -> String {
+        #[derive(serde::Deserialize)]
+        struct Pod {
+            #[serde(default)]
+            spec: Option<Spec>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Spec {
+            #[serde(default, rename = "nodeName")]
+            node_name: Option<String>,
+        }
+        match self {
+            Index::NodeName => match serde_json::from_slice::<Pod>(bytes) {
+                Ok(pod) => pod.spec.and_then(|s| s.node_name).unwrap_or_default(),
+                // Not a string where a string belongs: read it the slow, general way.
+                Err(_) => serde_json::from_slice::<Value>(bytes)
+                    .map(|v| skiff_api::selector::field_value(&v, self.field()))
+                    .unwrap_or_default(),
+            },
+        }
+    }
+
+    /// The values a change concerns: the object's now and, when different, before.
+    fn values(self, event: &WatchEvent) -> (String, Option<String>) {
+        let now = self.value_of(&event.kv.value);
+        let before = event
+            .prev
+            .as_ref()
+            .map(|p| self.value_of(&p.value))
+            .filter(|b| *b != now);
+        (now, before)
+    }
+}
+
+/// What a watcher pins: the value of its resource's indexed field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub index: Index,
+    pub value: String,
+}
+
+impl Trigger {
+    fn concerns(&self, event: &WatchEvent) -> bool {
+        let (now, before) = self.index.values(event);
+        now == self.value || before.is_some_and(|b| b == self.value)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -75,6 +156,11 @@ impl Change {
         }
     }
 
+    /// The store key of the object.
+    pub fn key(&self) -> &str {
+        &self.event.kv.key
+    }
+
     /// The object after the change (for deletes, its last state), with `resourceVersion`
     /// set to the change's revision; `None` when the stored bytes are not an object.
     pub fn object(&self) -> Option<&Value> {
@@ -121,12 +207,76 @@ impl Change {
 /// A stream of changes for one watcher.
 pub type ChangeStream = BoxStream<'static, Result<Arc<Change>, Error>>;
 
+/// A watcher's changes, and how far the hub has got.
+pub struct Subscription {
+    pub changes: ChangeStream,
+    /// The revision up to which the hub has handed out every change, when the watcher reads
+    /// straight from the hub: once `changes` has nothing waiting, the watcher has seen every
+    /// change of its own up to there (a triggered watcher sees no others, so its own last
+    /// change says little about how current it is).
+    pub progress: Option<Arc<AtomicI64>>,
+}
+
 struct Hub {
     /// Every change with a revision above this is in `backlog` (or was broadcast).
     complete_after: Revision,
     /// Kept undecoded: a decoded pod is several times its JSON.
     backlog: VecDeque<Arc<WatchEvent>>,
     tx: Option<broadcast::Sender<Arc<Change>>>,
+    /// Channels of the watchers pinning one value of `index`.
+    by_value: HashMap<String, broadcast::Sender<Arc<Change>>>,
+    index: Option<Index>,
+    /// The last revision sent to every channel (see [`Subscription::progress`]).
+    dispatched: Arc<AtomicI64>,
+}
+
+impl Hub {
+    /// Records a change and sends it to the watchers it concerns.
+    fn dispatch(&mut self, ev: Arc<WatchEvent>) {
+        self.backlog.push_back(ev.clone());
+        if self.backlog.len() > BACKLOG
+            && let Some(old) = self.backlog.pop_front()
+        {
+            self.complete_after = old.kv.mod_revision;
+        }
+        let revision = ev.kv.mod_revision;
+        let change = Arc::new(Change::new(ev));
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(change.clone());
+        }
+        if let Some(index) = self.index
+            && !self.by_value.is_empty()
+        {
+            let (now, before) = index.values(&change.event);
+            for value in std::iter::once(now).chain(before) {
+                let gone = self
+                    .by_value
+                    .get(&value)
+                    .is_some_and(|tx| tx.send(change.clone()).is_err());
+                if gone {
+                    self.by_value.remove(&value);
+                }
+            }
+        }
+        self.dispatched.store(revision, Ordering::Release);
+    }
+
+    /// A receiver of the main channel, or of the trigger's value's channel.
+    fn receiver(&mut self, trigger: Option<&Trigger>) -> Option<broadcast::Receiver<Arc<Change>>> {
+        let tx = self.tx.as_ref()?;
+        let Some(trigger) = trigger else {
+            return Some(tx.subscribe());
+        };
+        self.index = Some(trigger.index);
+        // Values whose watchers all left are dropped here or at their next change.
+        self.by_value.retain(|_, tx| tx.receiver_count() > 0);
+        Some(
+            self.by_value
+                .entry(trigger.value.clone())
+                .or_insert_with(|| broadcast::channel(VALUE_CHANNEL).0)
+                .subscribe(),
+        )
+    }
 }
 
 /// The hubs of all resources, created on first watch.
@@ -236,6 +386,9 @@ impl WatchHubs {
             complete_after: start,
             backlog: VecDeque::new(),
             tx: Some(tx),
+            by_value: HashMap::new(),
+            index: None,
+            dispatched: Arc::new(AtomicI64::new(start)),
         }));
         {
             let mut map = self.hubs.lock().expect("hub map");
@@ -260,47 +413,50 @@ impl WatchHubs {
                     }
                     break;
                 };
-                let ev = Arc::new(ev);
-                let mut h = task_hub.lock().expect("hub");
-                h.backlog.push_back(ev.clone());
-                if h.backlog.len() > BACKLOG
-                    && let Some(old) = h.backlog.pop_front()
-                {
-                    h.complete_after = old.kv.mod_revision;
-                }
-                if let Some(tx) = &h.tx {
-                    let _ = tx.send(Arc::new(Change::new(ev)));
-                }
+                task_hub.lock().expect("hub").dispatch(Arc::new(ev));
             }
             let mut map = hubs.lock().expect("hub map");
             if map.get(&key).is_some_and(|h| Arc::ptr_eq(h, &task_hub)) {
                 map.remove(&key);
             }
-            task_hub.lock().expect("hub").tx = None;
+            let mut h = task_hub.lock().expect("hub");
+            h.tx = None;
+            h.by_value.clear();
         });
         Ok(hub)
     }
 
-    /// Every change under `prefix` (a resource's key prefix) after revision `after`.
-    pub async fn subscribe(&self, prefix: &str, after: Revision) -> Result<ChangeStream, Error> {
+    /// Every change under `prefix` (a resource's key prefix) after revision `after`; with a
+    /// trigger, at least every change whose object had or has the trigger's value (the
+    /// watcher still filters what it gets).
+    pub async fn subscribe(
+        &self,
+        prefix: &str,
+        after: Revision,
+        trigger: Option<Trigger>,
+    ) -> Result<Subscription, Error> {
         let hub = self.hub(prefix).await?;
         let joined = {
-            let h = hub.lock().expect("hub");
-            h.tx.as_ref().map(|tx| {
+            let mut h = hub.lock().expect("hub");
+            h.receiver(trigger.as_ref()).map(|rx| {
                 let backlog: Vec<Arc<WatchEvent>> = h
                     .backlog
                     .iter()
                     .filter(|e| e.kv.mod_revision > after)
+                    .filter(|e| trigger.as_ref().is_none_or(|t| t.concerns(e)))
                     .cloned()
                     .collect();
-                (h.complete_after, backlog, tx.subscribe())
+                (h.complete_after, backlog, rx, h.dispatched.clone())
             })
         };
         let joined = match joined {
-            Some((complete_after, backlog, rx)) if after >= complete_after => {
-                return Ok(fresh(backlog).chain(live(rx)).boxed());
+            Some((complete_after, backlog, rx, dispatched)) if after >= complete_after => {
+                return Ok(Subscription {
+                    changes: fresh(backlog).chain(live(rx)).boxed(),
+                    progress: Some(dispatched),
+                });
             }
-            other => other,
+            other => other.map(|(c, b, rx, _)| (c, b, rx)),
         };
         // Older than the hub holds, or the hub is closing: a store watch of its own.
         let history = self
@@ -308,11 +464,15 @@ impl WatchHubs {
             .watch(prefix, after)
             .await
             .map_err(Error::Store)?;
-        Ok(match joined {
+        let changes = match joined {
             Some((complete_after, backlog, rx)) => {
                 catch_up(history, complete_after, backlog, live(rx))
             }
             None => from_store(history),
+        };
+        Ok(Subscription {
+            changes,
+            progress: None,
         })
     }
 }
@@ -363,12 +523,13 @@ mod tests {
         let early: Vec<Revision> = [put(&*store, "a", 1).await, put(&*store, "b", 2).await].into();
         // The hub starts here; the old watcher must still see a and b from the store.
         let mut current = hubs
-            .subscribe(PREFIX, store.current_revision().await.unwrap())
+            .subscribe(PREFIX, store.current_revision().await.unwrap(), None)
             .await
-            .unwrap();
+            .unwrap()
+            .changes;
         let in_hub = put(&*store, "c", 3).await;
         assert_eq!(take(&mut current, 1).await, vec![in_hub]);
-        let mut old = hubs.subscribe(PREFIX, before).await.unwrap();
+        let mut old = hubs.subscribe(PREFIX, before, None).await.unwrap().changes;
         let later = put(&*store, "d", 4).await;
         let seen = take(&mut old, 4).await;
         assert_eq!(seen, vec![early[0], early[1], in_hub, later]);
@@ -384,8 +545,8 @@ mod tests {
         let store = open(&dir);
         let hubs = WatchHubs::new(store.clone(), CancellationToken::new());
         let now = store.current_revision().await.unwrap();
-        let mut one = hubs.subscribe(PREFIX, now).await.unwrap();
-        let mut two = hubs.subscribe(PREFIX, now).await.unwrap();
+        let mut one = hubs.subscribe(PREFIX, now, None).await.unwrap().changes;
+        let mut two = hubs.subscribe(PREFIX, now, None).await.unwrap().changes;
         let rev = put(&*store, "a", 1).await;
         let a = one.next().await.unwrap().unwrap();
         let b = two.next().await.unwrap().unwrap();
@@ -401,5 +562,82 @@ mod tests {
         assert_eq!(obj["apiVersion"], "v1");
         assert_eq!(obj["metadata"]["resourceVersion"], rev.to_string());
         assert_eq!(obj["data"]["n"], 1);
+    }
+
+    const PODS: &str = "/registry/core/pods/";
+
+    async fn put_pod(store: &dyn Store, name: &str, node: Option<&str>) -> Revision {
+        let key = format!("{PODS}default/{name}");
+        let value = |node: Option<&str>| {
+            serde_json::to_vec(&json!({"metadata": {"name": name}, "spec": {"nodeName": node}}))
+                .unwrap()
+        };
+        match store.get(&key).await.unwrap() {
+            None => store.create(&key, value(node)).await.unwrap().mod_revision,
+            Some(kv) => {
+                store
+                    .update(&key, value(node), kv.mod_revision)
+                    .await
+                    .unwrap()
+                    .mod_revision
+            }
+        }
+    }
+
+    fn pinned(value: &str) -> Option<Trigger> {
+        Some(Trigger {
+            index: Index::NodeName,
+            value: value.into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_pinned_watcher_gets_the_changes_of_its_value_before_and_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let hubs = WatchHubs::new(store.clone(), CancellationToken::new());
+        let early = put_pod(&*store, "early", Some("n1")).await;
+        let now = store.current_revision().await.unwrap();
+        let mut all = hubs.subscribe(PODS, now, None).await.unwrap().changes;
+        let n1 = hubs.subscribe(PODS, now, pinned("n1")).await.unwrap();
+        let mut n1_changes = n1.changes;
+        let mut unscheduled = hubs.subscribe(PODS, now, pinned("")).await.unwrap().changes;
+        let elsewhere = put_pod(&*store, "a", Some("n2")).await;
+        let pending = put_pod(&*store, "b", None).await;
+        let bound = put_pod(&*store, "b", Some("n1")).await;
+        let own = put_pod(&*store, "c", Some("n1")).await;
+        assert_eq!(
+            take(&mut all, 4).await,
+            vec![elsewhere, pending, bound, own]
+        );
+        assert_eq!(take(&mut n1_changes, 2).await, vec![bound, own]);
+        assert_eq!(take(&mut unscheduled, 2).await, vec![pending, bound]);
+        // Every change up to the last was handed out, whether or not it was n1's.
+        let far = put_pod(&*store, "d", Some("n2")).await;
+        assert_eq!(take(&mut all, 1).await, vec![far]);
+        let progress = n1.progress.expect("joined the hub directly");
+        assert!(progress.load(Ordering::Acquire) >= far);
+
+        // A late watcher of n1 gets n1's changes from the backlog only.
+        let late = hubs.subscribe(PODS, early, pinned("n1")).await.unwrap();
+        let mut late = late.changes;
+        assert_eq!(take(&mut late, 2).await, vec![bound, own]);
+        let next = put_pod(&*store, "e", Some("n1")).await;
+        assert_eq!(take(&mut late, 1).await, vec![next]);
+    }
+
+    #[tokio::test]
+    async fn a_value_whose_watchers_left_has_no_channel_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let hubs = WatchHubs::new(store.clone(), CancellationToken::new());
+        let now = store.current_revision().await.unwrap();
+        let gone = hubs.subscribe(PODS, now, pinned("n1")).await.unwrap();
+        drop(gone);
+        let mut all = hubs.subscribe(PODS, now, None).await.unwrap().changes;
+        let rev = put_pod(&*store, "a", Some("n1")).await;
+        assert_eq!(take(&mut all, 1).await, vec![rev]);
+        let hub = hubs.hub(PODS).await.unwrap();
+        assert!(hub.lock().unwrap().by_value.is_empty());
     }
 }

@@ -217,6 +217,85 @@ async fn a_watch_from_zero_starts_with_the_current_objects_then_follows_changes(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_pinned_to_a_node_sees_its_pods_and_bookmarks_past_other_nodes() {
+    let c = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    let pod = |name: &str, node: Option<&str>| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}}))
+        .unwrap()
+    };
+    let start = pods
+        .create(&PostParams::default(), &pod("before", Some("n1")))
+        .await
+        .unwrap();
+    // Bookmarks are asked for by default.
+    let params = WatchParams::default().fields("spec.nodeName=n1");
+    let mut stream = pods
+        .watch(&params, start.metadata.resource_version.as_deref().unwrap())
+        .await
+        .unwrap()
+        .boxed();
+    pods.create(&PostParams::default(), &pod("elsewhere", Some("n2")))
+        .await
+        .unwrap();
+    pods.create(&PostParams::default(), &pod("here", Some("n1")))
+        .await
+        .unwrap();
+    pods.create(&PostParams::default(), &pod("moving", None))
+        .await
+        .unwrap();
+    let (code, body) = c
+        .raw(
+            "POST",
+            "/api/v1/namespaces/default/pods/moving/binding",
+            "application/json",
+            serde_json::to_vec(&json!({"metadata": {"name": "moving"}, "target": {"name": "n1"}}))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    pods.delete("before", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        match next(&mut stream).await {
+            WatchEvent::Added(p) => seen.push(format!("added {}", p.metadata.name.unwrap())),
+            WatchEvent::Deleted(p) => seen.push(format!("deleted {}", p.metadata.name.unwrap())),
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, ["added here", "added moving", "deleted before"]);
+
+    // Changes on another node are not sent, but the bookmarks still move past them.
+    let mut last = String::new();
+    for i in 0..3 {
+        let p = pods
+            .create(
+                &PostParams::default(),
+                &pod(&format!("far-{i}"), Some("n2")),
+            )
+            .await
+            .unwrap();
+        last = p.metadata.resource_version.unwrap();
+    }
+    let last: i64 = last.parse().unwrap();
+    loop {
+        match next(&mut stream).await {
+            WatchEvent::Bookmark(b)
+                if b.metadata.resource_version.parse::<i64>().unwrap() >= last =>
+            {
+                break;
+            }
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("only bookmarks were due: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn finalizers_hold_deletion_until_removed() {
     let c = Cluster::start().await;
     let api: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
@@ -554,9 +633,9 @@ async fn generate_name_dry_run_and_tables_behave_as_upstream() {
     assert_eq!(list.items.len(), 1);
 }
 
-async fn next(
-    s: &mut futures::stream::BoxStream<'static, kube::Result<WatchEvent<ConfigMap>>>,
-) -> WatchEvent<ConfigMap> {
+async fn next<K>(
+    s: &mut futures::stream::BoxStream<'static, kube::Result<WatchEvent<K>>>,
+) -> WatchEvent<K> {
     tokio::time::timeout(std::time::Duration::from_secs(10), s.try_next())
         .await
         .unwrap()

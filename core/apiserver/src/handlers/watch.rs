@@ -6,6 +6,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use skiff_api::{Status, meta};
 use skiff_store::{EventKind, ListOptions};
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 use super::Ctx;
@@ -15,12 +16,13 @@ use crate::watch::{Change, Error as WatchError};
 
 /// Which watch event, if any, a change is for a watcher with these filters: an update that
 /// moves an object into (out of) the selection is an `ADDED` (`DELETED`), as upstream.
-fn event_type(change: &Change, matches: &dyn Fn(&Value) -> bool) -> Option<&'static str> {
-    let now = matches(change.object()?);
+fn event_type(change: &Change, matches: &dyn Fn(&str, &Value) -> bool) -> Option<&'static str> {
+    let key = change.key();
+    let now = matches(key, change.object()?);
     match change.kind {
         EventKind::Delete => now.then_some("DELETED"),
         EventKind::Put => {
-            let before = change.prev().is_some_and(matches);
+            let before = change.prev().is_some_and(|p| matches(key, p));
             match (before, now) {
                 (true, true) => Some("MODIFIED"),
                 (false, true) => Some("ADDED"),
@@ -73,12 +75,21 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
         .filter(|t| *t > 0)
         .map(|t| std::time::Duration::from_secs(t as u64))
         .unwrap_or(ctx.state.watch_timeout);
+    // Pinning the resource's indexed field (a kubelet's `spec.nodeName=<node>`) subscribes
+    // to the changes of that value only.
+    let trigger = crate::watch::Index::of(&info).and_then(|index| {
+        selectors
+            .exact_field(index.field())
+            .map(|value| crate::watch::Trigger {
+                index,
+                value: value.to_string(),
+            })
+    });
+    // Runs per watcher per change: the store key says the namespace without allocating.
     let matches = {
         let ns_prefix = ns_prefix.clone();
-        let info = info.clone();
         let only_name = only_name.clone();
-        move |obj: &Value| -> bool {
-            let key = info.key(meta::namespace(obj), meta::name(obj).unwrap_or(""));
+        move |key: &str, obj: &Value| -> bool {
             key.starts_with(&ns_prefix)
                 && only_name
                     .as_deref()
@@ -98,7 +109,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
             .map_err(|e| objects::store_error(e, &info, ""))?;
         for kv in &page.items {
             let obj = objects::with_type(objects::decode(kv)?, &info);
-            if matches(&obj) {
+            if matches(&kv.key, &obj) {
                 initial.push(obj);
             }
         }
@@ -152,13 +163,16 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
         }
     };
 
-    let subscription = state.watches.subscribe(&info.key_prefix(), after).await;
+    let subscription = state
+        .watches
+        .subscribe(&info.key_prefix(), after, trigger)
+        .await;
     let (tx, rx) = mpsc::channel::<bytes::Bytes>(64);
     let interval = state.bookmark_interval;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
-        let mut changes = match subscription {
-            Ok(c) => c,
+        let (mut changes, progress) = match subscription {
+            Ok(s) => (s.changes.peekable(), s.progress),
             Err(e) => {
                 let status = watch_failure(&e);
                 let _ = tx.send(line("ERROR", &status.to_json())).await;
@@ -183,6 +197,14 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
                 () = &mut deadline => break,
                 () = tx.closed() => break,
                 _ = tick.tick(), if bookmarks => {
+                    // Read before looking at the queue: with nothing waiting, every change
+                    // the hub had handed out by then has been seen.
+                    let reached = progress.as_ref().map(|p| p.load(Ordering::Acquire));
+                    if let Some(reached) = reached
+                        && futures::poll!(std::pin::Pin::new(&mut changes).peek()).is_pending()
+                    {
+                        last = last.max(reached);
+                    }
                     if tx.send(bookmark(last, false)).await.is_err() {
                         break;
                     }
@@ -263,7 +285,7 @@ mod tests {
     #[test]
     fn updates_moving_objects_across_the_selector_are_added_or_deleted() {
         let sel = Selectors::parse(Some("app=web"), None).unwrap();
-        let m = move |o: &Value| sel.matches(o);
+        let m = move |_: &str, o: &Value| sel.matches(o);
         let web = json!({"metadata": {"labels": {"app": "web"}}});
         let db = json!({"metadata": {"labels": {"app": "db"}}});
         assert_eq!(
