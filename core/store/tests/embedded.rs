@@ -203,3 +203,39 @@ async fn concurrent_writers_share_commits() {
         "{total} writes from 64 writers took {commits} commits"
     );
 }
+
+/// Commits taken by 16 writers that each pause between writes (as API handlers do, decoding
+/// and admitting the next object) with the writer's gathering window set to `gather`.
+async fn commits_of_pausing_writers(gather: Duration) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&dir);
+    config.gather = gather;
+    let store = EmbeddedStore::open(config).unwrap();
+    let before = store.commits();
+    futures::future::join_all((0..16u32).map(|w| {
+        let store = &store;
+        async move {
+            for i in 0..10u32 {
+                // Spread the writers out: without a window, each arrives after the commit
+                // of the last one has started.
+                tokio::time::sleep(Duration::from_millis(2 + u64::from(w % 4) * 3)).await;
+                store
+                    .create(&format!("/gather/{w}/{i}"), vec![0; 64])
+                    .await
+                    .unwrap();
+            }
+        }
+    }))
+    .await;
+    store.commits() - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_that_pause_are_gathered_into_fewer_commits() {
+    let at_once = commits_of_pausing_writers(Duration::ZERO).await;
+    let gathered = commits_of_pausing_writers(Duration::from_millis(50)).await;
+    assert!(
+        gathered * 2 <= at_once,
+        "160 writes: {gathered} commits with a 50 ms window, {at_once} without"
+    );
+}

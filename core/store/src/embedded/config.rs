@@ -11,6 +11,11 @@ pub struct EmbeddedConfig {
     /// Most writes committed in one transaction. Default 1024: a batch that large is still
     /// one fsync, and a cap keeps one commit from holding early writers back for long.
     pub max_batch: usize,
+    /// How long the writer waits for more writes when fewer are queued than the last batch
+    /// held (concurrent writers whose next writes are on their way). Default 200 µs; zero
+    /// commits at once. One fsync then serves the stragglers too: PostgreSQL's
+    /// `commit_delay`, applied only when the last batch showed concurrency.
+    pub gather: Duration,
     /// Most writes waiting for the writer before callers are made to wait. Default 8192.
     pub queue_depth: usize,
     /// Committed batches buffered for live watchers. Default 1024. A watcher that falls further
@@ -44,6 +49,7 @@ impl EmbeddedConfig {
         Self {
             path: path.into(),
             max_batch: 1024,
+            gather: Duration::from_micros(200),
             queue_depth: 8192,
             watch_buffer: 1024,
             cache_size: 64 * 1024 * 1024,

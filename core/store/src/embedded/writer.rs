@@ -76,14 +76,16 @@ impl Writer {
         let mut history = History::default();
         let mut last_auto_compaction = Instant::now();
         let mut batch = Vec::with_capacity(self.config.max_batch);
+        // Writes the last batch held: more than one means concurrent writers.
+        let mut expected = 1;
         while let Some(first) = self.requests.blocking_recv() {
             batch.push(first);
-            while batch.len() < self.config.max_batch {
-                match self.requests.try_recv() {
-                    Ok(request) => batch.push(request),
-                    Err(_) => break,
-                }
+            self.drain(&mut batch);
+            if batch.len() < expected && !self.config.gather.is_zero() {
+                std::thread::sleep(self.config.gather);
+                self.drain(&mut batch);
             }
+            expected = batch.len();
             let auto = if last_auto_compaction.elapsed() >= self.config.compaction_interval {
                 last_auto_compaction = Instant::now();
                 history.target(
@@ -95,6 +97,16 @@ impl Writer {
             };
             self.commit(batch.drain(..), auto);
             history.record(self.published.revision.load(Ordering::Acquire));
+        }
+    }
+
+    /// Takes what is queued, up to the batch limit.
+    fn drain(&mut self, batch: &mut Vec<Request>) {
+        while batch.len() < self.config.max_batch {
+            match self.requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
         }
     }
 
