@@ -119,12 +119,19 @@ impl Requirement {
 
     /// Whether a label set satisfies this one requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        let value = labels.get(&self.key);
+        self.matches_value(labels.get(&self.key).map(String::as_str))
+    }
+
+    /// Whether a label whose value is `value` (`None`: the label is absent) satisfies this
+    /// requirement.
+    pub fn matches_value(&self, value: Option<&str>) -> bool {
         match self.operator {
             Operator::Equals | Operator::DoubleEquals | Operator::In => {
-                value.is_some_and(|v| self.values.contains(v))
+                value.is_some_and(|v| self.values.iter().any(|w| w == v))
             }
-            Operator::NotEquals | Operator::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            Operator::NotEquals | Operator::NotIn => {
+                value.is_none_or(|v| !self.values.iter().any(|w| w == v))
+            }
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
@@ -273,8 +280,13 @@ impl LabelSelector {
     }
 
     /// Matches against `metadata.labels` of an object; an object without labels has none.
+    /// Reads the labels in place: informers match every cached object against selectors.
     pub fn matches_object(&self, obj: &Value) -> bool {
-        self.matches(&labels_of(obj))
+        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        !self.nothing
+            && self.requirements.iter().all(|r| {
+                r.matches_value(labels.and_then(|m| m.get(&r.key)).and_then(Value::as_str))
+            })
     }
 }
 
@@ -940,6 +952,15 @@ mod tests {
                 .unwrap()
                 .matches_object(&json!({}))
         );
+        // Non-string values are no labels, as for `labels_of`.
+        let odd = json!({"metadata": {"labels": {"app": 1, "tier": "front"}}});
+        assert!(!s.matches_object(&odd));
+        assert!(
+            LabelSelector::parse("!app,tier in (front)")
+                .unwrap()
+                .matches_object(&odd)
+        );
+        assert!(!LabelSelector::nothing().matches_object(&odd));
     }
 
     #[test]

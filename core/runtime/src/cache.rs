@@ -18,6 +18,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use skiff_api::selector::{LabelSelector, Operator, Requirement};
+
 use crate::controller::{KindRef, ObjectKey};
 use crate::resources::Resources;
 
@@ -37,8 +39,9 @@ pub enum Error {
 /// A change seen by an informer.
 #[derive(Debug, Clone)]
 pub enum CacheEvent {
-    /// Added or modified (also every object again after a relist).
-    Applied(Arc<Value>),
+    /// Added or modified (also every object again after a relist), with the version the
+    /// cache held before, if any.
+    Applied(Arc<Value>, Option<Arc<Value>>),
     /// Deleted (its last known state).
     Deleted(Arc<Value>),
 }
@@ -47,46 +50,72 @@ impl CacheEvent {
     /// The object the event is about.
     pub fn object(&self) -> &Arc<Value> {
         match self {
-            CacheEvent::Applied(obj) | CacheEvent::Deleted(obj) => obj,
+            CacheEvent::Applied(obj, _) | CacheEvent::Deleted(obj) => obj,
         }
     }
 }
 
 type Subscriber = Arc<dyn Fn(&CacheEvent) + Send + Sync>;
 
-/// The objects of one kind, by key and by the uid of their controller owner.
+/// The objects of one kind, by key, by the uid of their controller owner and by label.
 #[derive(Default)]
 struct Store {
     objects: BTreeMap<ObjectKey, Arc<Value>>,
     /// Controller owner uid → keys of the objects it controls, so a controller's children
     /// are found without going through every object of the namespace.
     by_controller: HashMap<String, BTreeSet<ObjectKey>>,
+    /// Label `(key, value)` → keys of the objects carrying it, so a selector with an equality
+    /// term (a ReplicaSet's, a Service's) visits the objects that can match, not the
+    /// namespace's every object on each reconcile.
+    by_label: HashMap<(String, String), BTreeSet<ObjectKey>>,
 }
 
 fn controller_uid(obj: &Value) -> Option<&str> {
     crate::cluster::controller_of(obj)?["uid"].as_str()
 }
 
+/// The string labels of an object, as the index keeps them.
+fn labels(obj: &Value) -> impl Iterator<Item = (&String, &str)> {
+    obj.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k, v.as_str()?)))
+}
+
+fn same_labels(a: &Value, b: &Value) -> bool {
+    a.pointer("/metadata/labels") == b.pointer("/metadata/labels")
+}
+
 impl Store {
     fn from_objects(objects: BTreeMap<ObjectKey, Arc<Value>>) -> Self {
-        let mut store = Store {
-            objects,
-            by_controller: HashMap::new(),
-        };
-        for (key, obj) in &store.objects {
-            if let Some(uid) = controller_uid(obj) {
-                store
-                    .by_controller
-                    .entry(uid.to_string())
-                    .or_default()
-                    .insert(key.clone());
-            }
+        let mut store = Store::default();
+        for (key, obj) in objects {
+            store.insert(key, obj);
         }
         store
     }
 
-    fn unindex(&mut self, key: &ObjectKey, obj: &Value) {
-        if let Some(uid) = controller_uid(obj)
+    fn index(&mut self, key: &ObjectKey, obj: &Value, controller: bool, labelled: bool) {
+        if controller && let Some(uid) = controller_uid(obj) {
+            self.by_controller
+                .entry(uid.to_string())
+                .or_default()
+                .insert(key.clone());
+        }
+        if labelled {
+            for (k, v) in labels(obj) {
+                self.by_label
+                    .entry((k.clone(), v.to_string()))
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+    }
+
+    fn unindex(&mut self, key: &ObjectKey, obj: &Value, controller: bool, labelled: bool) {
+        if controller
+            && let Some(uid) = controller_uid(obj)
             && let Some(keys) = self.by_controller.get_mut(uid)
         {
             keys.remove(key);
@@ -94,26 +123,63 @@ impl Store {
                 self.by_controller.remove(uid);
             }
         }
+        if labelled {
+            for (k, v) in labels(obj) {
+                let pair = (k.clone(), v.to_string());
+                if let Some(keys) = self.by_label.get_mut(&pair) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.by_label.remove(&pair);
+                    }
+                }
+            }
+        }
     }
 
-    fn insert(&mut self, key: ObjectKey, obj: Arc<Value>) {
-        if let Some(uid) = controller_uid(&obj) {
-            self.by_controller
-                .entry(uid.to_string())
-                .or_default()
-                .insert(key.clone());
+    /// Stores `obj`; returns the version it replaces.
+    fn insert(&mut self, key: ObjectKey, obj: Arc<Value>) -> Option<Arc<Value>> {
+        // Most updates (status, bindings) change neither index: only what changed is redone.
+        let (controller, labelled) = match self.objects.get(&key) {
+            Some(old) => (
+                controller_uid(old) != controller_uid(&obj),
+                !same_labels(old, &obj),
+            ),
+            None => (true, true),
+        };
+        if let Some(old) = self.objects.get(&key).cloned() {
+            self.unindex(&key, &old, controller, labelled);
         }
-        if let Some(old) = self.objects.insert(key.clone(), obj.clone())
-            && controller_uid(&old) != controller_uid(&obj)
-        {
-            self.unindex(&key, &old);
-        }
+        self.index(&key, &obj, controller, labelled);
+        self.objects.insert(key, obj)
     }
 
     fn remove(&mut self, key: &ObjectKey) {
         if let Some(old) = self.objects.remove(key) {
-            self.unindex(key, &old);
+            self.unindex(key, &old, true, true);
         }
+    }
+
+    /// The keys that can match `selector`, from its narrowest equality term (`=`, `==`,
+    /// `in`); `None` when it has none and every object must be looked at.
+    fn candidates(&self, selector: &LabelSelector) -> Option<BTreeSet<&ObjectKey>> {
+        let postings = |r: &Requirement| -> Vec<&BTreeSet<ObjectKey>> {
+            r.values
+                .iter()
+                .filter_map(|v| self.by_label.get(&(r.key.clone(), v.clone())))
+                .collect()
+        };
+        selector
+            .requirements()
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.operator,
+                    Operator::Equals | Operator::DoubleEquals | Operator::In
+                )
+            })
+            .map(postings)
+            .min_by_key(|sets| sets.iter().map(|s| s.len()).sum::<usize>())
+            .map(|sets| sets.into_iter().flatten().collect())
     }
 }
 
@@ -195,6 +261,28 @@ impl Informer {
             .collect()
     }
 
+    /// The objects of a namespace (`""` = all) that `selector` matches, in key order.
+    pub fn select(&self, namespace: &str, selector: &LabelSelector) -> Vec<Arc<Value>> {
+        if selector.is_nothing() {
+            return Vec::new();
+        }
+        let store = self.store.read().unwrap();
+        let Some(keys) = store.candidates(selector) else {
+            drop(store);
+            return self
+                .list(namespace)
+                .into_iter()
+                .filter(|obj| selector.matches_object(obj))
+                .collect();
+        };
+        keys.into_iter()
+            .filter(|key| namespace.is_empty() || key.namespace == namespace)
+            .filter_map(|key| store.objects.get(key))
+            .filter(|obj| selector.matches_object(obj))
+            .cloned()
+            .collect()
+    }
+
     /// Calls `subscriber` for every later change; returns an id for [`Informer::unsubscribe`].
     pub fn subscribe(&self, subscriber: impl Fn(&CacheEvent) + Send + Sync + 'static) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -256,11 +344,12 @@ impl Informer {
     }
 
     fn apply(&self, obj: Arc<Value>) {
-        self.store
+        let previous = self
+            .store
             .write()
             .unwrap()
             .insert(ObjectKey::of(&obj), obj.clone());
-        self.dispatch(CacheEvent::Applied(obj));
+        self.dispatch(CacheEvent::Applied(obj, previous));
     }
 
     fn delete(&self, obj: Arc<Value>) {
@@ -271,17 +360,24 @@ impl Informer {
     /// Replaces the whole content after a (re)list; objects that vanished are deletions.
     fn replace(&self, fresh: BTreeMap<ObjectKey, Arc<Value>>) {
         let applied: Vec<Arc<Value>> = fresh.values().cloned().collect();
-        let old = std::mem::replace(
+        let mut old = std::mem::replace(
             &mut *self.store.write().unwrap(),
             Store::from_objects(fresh),
         );
-        for (key, obj) in old.objects {
-            if self.get(&key).is_none() {
+        let gone: Vec<ObjectKey> = old
+            .objects
+            .keys()
+            .filter(|key| self.get(key).is_none())
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(obj) = old.objects.remove(&key) {
                 self.dispatch(CacheEvent::Deleted(obj));
             }
         }
         for obj in applied {
-            self.dispatch(CacheEvent::Applied(obj));
+            let previous = old.objects.get(&ObjectKey::of(&obj)).cloned();
+            self.dispatch(CacheEvent::Applied(obj, previous));
         }
         self.ready.send_replace(true);
     }
@@ -435,6 +531,73 @@ mod tests {
         informer.replace(fresh);
         assert!(informer.controlled_by("u2").is_empty());
         assert_eq!(names(informer.controlled_by("u3")), ["p5"]);
+    }
+
+    fn labelled(namespace: &str, name: &str, labels: Value) -> Arc<Value> {
+        Arc::new(json!({"metadata": {"namespace": namespace, "name": name, "labels": labels}}))
+    }
+
+    fn selected(informer: &Informer, namespace: &str, selector: &str) -> Vec<String> {
+        let selector = LabelSelector::parse(selector).unwrap();
+        informer
+            .select(namespace, &selector)
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn selecting_by_label_follows_label_changes_and_matches_like_a_scan() {
+        let informer = Informer::new(KindRef::new("v1", "Pod"));
+        informer.apply(labelled("a", "p1", json!({"app": "web", "tier": "front"})));
+        informer.apply(labelled("a", "p2", json!({"app": "web"})));
+        informer.apply(labelled("a", "p3", json!({"app": "db", "tier": "back"})));
+        informer.apply(labelled("b", "p4", json!({"app": "web", "tier": "front"})));
+        informer.apply(labelled("a", "p5", json!({"app": 7})));
+        informer.apply(pod("a", "p6"));
+
+        assert_eq!(selected(&informer, "a", "app=web"), ["p1", "p2"]);
+        assert_eq!(selected(&informer, "", "app=web,tier=front"), ["p1", "p4"]);
+        assert_eq!(
+            selected(&informer, "a", "app in (web,db)"),
+            ["p1", "p2", "p3"]
+        );
+        assert_eq!(selected(&informer, "a", "app=web,tier!=front"), ["p2"]);
+        assert!(selected(&informer, "a", "app=cache").is_empty());
+        // No equality term: every object of the namespace is looked at.
+        assert_eq!(selected(&informer, "a", "!tier"), ["p2", "p5", "p6"]);
+        assert_eq!(selected(&informer, "a", ""), ["p1", "p2", "p3", "p5", "p6"]);
+
+        // Relabelled, unlabelled, deleted: the index follows.
+        informer.apply(labelled("a", "p3", json!({"app": "web"})));
+        informer.apply(pod("a", "p1"));
+        informer.delete(labelled("a", "p2", json!({"app": "web"})));
+        assert_eq!(selected(&informer, "a", "app=web"), ["p3"]);
+        assert!(selected(&informer, "a", "tier=back").is_empty());
+
+        // Every selector gives what matching each object of the namespace gives.
+        for text in [
+            "app=web",
+            "app==web,tier=front",
+            "app in (db,web)",
+            "tier",
+            "app!=web",
+        ] {
+            let selector = LabelSelector::parse(text).unwrap();
+            let scanned: Vec<Arc<Value>> = informer
+                .list("a")
+                .into_iter()
+                .filter(|o| selector.matches_object(o))
+                .collect();
+            assert_eq!(informer.select("a", &selector), scanned, "{text}");
+        }
+
+        // A relist rebuilds the index from the fresh objects.
+        informer.replace(BTreeMap::from([(
+            ObjectKey::new("a", "p9"),
+            labelled("a", "p9", json!({"app": "web"})),
+        )]));
+        assert_eq!(selected(&informer, "", "app=web"), ["p9"]);
     }
 
     #[test]

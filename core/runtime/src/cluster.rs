@@ -217,12 +217,7 @@ impl Cluster {
         selector: &Value,
     ) -> Result<Vec<Arc<Value>>, Error> {
         let selector = selector::from_value(selector)?;
-        let informer = self.informer(kind)?;
-        Ok(informer
-            .list(namespace)
-            .into_iter()
-            .filter(|obj| selector.matches_object(obj))
-            .collect())
+        Ok(self.informer(kind)?.select(namespace, &selector))
     }
 
     /// Every resource the server serves, at its most stable version, custom resources

@@ -56,6 +56,11 @@ pub struct WatchRef {
     /// object.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
+    /// The fields whose change matters (dotted paths): when given, a modified object is
+    /// mapped only if one of them differs from the version seen before; added and deleted
+    /// objects always are. Without it every change is mapped.
+    #[serde(default)]
+    pub changed: Option<Vec<String>>,
 }
 
 /// What a controller declares: the shape of a script's `config()` map.
@@ -80,7 +85,7 @@ impl ControllerConfig {
     /// What is wrong with the declared watches' `fields`, if anything.
     pub fn check_fields(&self) -> Result<(), String> {
         for watch in &self.watches {
-            if let Some(fields) = &watch.fields {
+            for fields in [&watch.fields, &watch.changed].into_iter().flatten() {
                 crate::projection::check(fields)
                     .map_err(|e| format!("watch of {}: {e}", watch.kind))?;
             }

@@ -39,6 +39,19 @@ pub fn project<S: AsRef<str>>(obj: &Value, fields: &[S]) -> Value {
     Value::Object(out)
 }
 
+/// The value at a dotted path, if there is one.
+fn at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(obj, |value, name| value.get(name))
+}
+
+/// Whether `a` and `b` hold the same values at every one of `fields` (dotted paths; a path
+/// absent from both is the same).
+pub fn same_at<S: AsRef<str>>(a: &Value, b: &Value, fields: &[S]) -> bool {
+    fields
+        .iter()
+        .all(|f| at(a, f.as_ref()) == at(b, f.as_ref()))
+}
+
 fn copy_path(from: &Value, to: &mut Map<String, Value>, path: &str) {
     let (head, rest) = match path.split_once('.') {
         Some((head, rest)) => (head, Some(rest)),
@@ -75,6 +88,27 @@ mod tests {
             "spec": {"nodeName": "sim-3", "volumes": [{"name": "v"}], "containers": []},
             "status": {"phase": "Running"},
         })
+    }
+
+    #[test]
+    fn objects_compare_at_the_given_paths_only() {
+        let a = pod();
+        let mut b = pod();
+        b["status"]["phase"] = json!("Succeeded");
+        b["metadata"]["resourceVersion"] = json!("7");
+        assert!(same_at(
+            &a,
+            &b,
+            &["spec.nodeName", "metadata.labels", "metadata.name"]
+        ));
+        assert!(!same_at(&a, &b, &["spec.nodeName", "status.phase"]));
+        assert!(!same_at(&a, &b, &["metadata"]));
+        b["spec"]["nodeName"] = json!(null);
+        assert!(
+            !same_at(&a, &b, &["spec.nodeName"]),
+            "null differs from a value"
+        );
+        assert!(same_at(&a, &b, &["spec.nodeName.x"]), "absent in both");
     }
 
     #[test]

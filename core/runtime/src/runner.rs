@@ -126,7 +126,15 @@ impl Runner {
             let mapped = mapped.clone();
             let function = watch.map.clone();
             let fields = watch.fields.clone().map(Arc::new);
+            let changed = watch.changed.clone();
             let id = informer.subscribe(move |event| {
+                // A modification of nothing the watch declared to matter is not mapped: the
+                // script call costs far more than comparing a few fields.
+                if let (Some(changed), CacheEvent::Applied(obj, Some(previous))) = (&changed, event)
+                    && crate::projection::same_at(obj, previous, changed)
+                {
+                    return;
+                }
                 let _ = mapped.send((function.clone(), fields.clone(), event.clone()));
             });
             subscriptions.push((informer, id));

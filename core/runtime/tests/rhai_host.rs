@@ -600,3 +600,81 @@ fn reconcile(obj, ctx) {
     );
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_watch_naming_changed_fields_maps_modifications_of_those_only() {
+    init_tracing();
+    let api = ApiServer::start().await;
+    api.install_website_crd().await;
+    let dir = api.subdir("controllers");
+    // Each mapping queues a key named after what it saw; its reconcile leaves a marker.
+    write(
+        &dir,
+        "changed.rhai",
+        r#"
+fn config() {
+    #{ name: "changed", primary: #{ apiVersion: "example.skiff.dev/v1", kind: "Website" },
+       watches: [ #{ apiVersion: "v1", kind: "ConfigMap", map: "map_cm", changed: ["data.watched"] } ] }
+}
+fn map_cm(cm) {
+    if cm.metadata.name != "c" { return []; }
+    [#{ namespace: "default", name: `c-${cm.data.watched}-${cm.data.other}` }]
+}
+fn reconcile(obj, ctx) {
+    if obj.deleted != true { return; }
+    create(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: "seen-" + obj.name, namespace: obj.namespace } });
+}
+"#,
+    );
+    let host = Host::start(api.client.clone(), config(&dir)).await.unwrap();
+    let config_maps: Api<ConfigMap> = Api::namespaced(api.client.clone(), "default");
+    let seen = |name: &str| {
+        let config_maps = config_maps.clone();
+        let name = format!("seen-{name}");
+        async move {
+            eventually(&name.clone(), Duration::from_secs(20), || {
+                let config_maps = config_maps.clone();
+                let name = name.clone();
+                async move { config_maps.get_opt(&name).await.ok()? }
+            })
+            .await
+        }
+    };
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "c"}, "data": {"watched": "1", "other": "a"},
+    }))
+    .unwrap();
+    config_maps
+        .create(&PostParams::default(), &cm)
+        .await
+        .unwrap();
+    seen("c-1-a").await;
+    let patch = |data: serde_json::Value| {
+        let config_maps = config_maps.clone();
+        async move {
+            config_maps
+                .patch(
+                    "c",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"data": data})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // Only an unwatched field changes: not mapped. Then the watched one: mapped.
+    patch(json!({"other": "b"})).await;
+    patch(json!({"watched": "2"})).await;
+    seen("c-2-b").await;
+    // One worker reconciles keys in the order they were queued: a mapping of the first
+    // change would have left its marker before the second's.
+    assert!(
+        config_maps.get_opt("seen-c-1-b").await.unwrap().is_none(),
+        "a change of an unwatched field was mapped"
+    );
+    // Deletions are always mapped, with the last version seen.
+    patch(json!({"other": "c"})).await;
+    config_maps.delete("c", &Default::default()).await.unwrap();
+    seen("c-2-c").await;
+    host.shutdown().await;
+}
