@@ -10,6 +10,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::cni::{Attachment, CniRuntime};
 use crate::config::KubeletConfig;
+use crate::files::{Files, HostFiles};
 use crate::node;
 use crate::pod::context::NodeContext;
 use crate::pod::netns::{IpNetns, NetnsOps};
@@ -43,6 +44,8 @@ pub struct Seams {
     pub objects: Option<Arc<dyn Objects>>,
     /// Network namespace creation. Default: `ip netns`.
     pub netns: Option<Arc<dyn NetnsOps>>,
+    /// The node agent's files (pod dirs). Default: the host's.
+    pub files: Option<Arc<dyn Files>>,
 }
 
 impl std::fmt::Debug for Seams {
@@ -122,10 +125,13 @@ impl Kubelet {
         config: KubeletConfig,
         seams: Seams,
     ) -> Result<KubeletHandle, Error> {
-        std::fs::create_dir_all(config.data_dir.join("pods")).map_err(|source| Error::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
+        let files = seams.files.unwrap_or_else(|| Arc::new(HostFiles));
+        files
+            .create_dir_all(&config.data_dir.join("pods"))
+            .map_err(|source| Error::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
         if config.register_node {
             node::register(&client, &config)
                 .await
@@ -143,6 +149,7 @@ impl Kubelet {
                 .unwrap_or_else(|| Arc::new(ApiObjects::new(client.clone()))),
             netns: seams.netns.unwrap_or_else(|| Arc::new(IpNetns)),
             volume_plugins: config.volume_plugins.clone(),
+            files,
             addresses: config
                 .pod_addresses
                 .map(crate::pod::addresses::AddressPool::new),
@@ -227,14 +234,14 @@ async fn run(
                         .filter(|(uid, _)| !present.contains(uid))
                         .collect();
                     // Listed now, before any new pod's worker makes its directory.
-                    let stale_dirs: Vec<String> =
-                        std::fs::read_dir(ctx.config.data_dir.join("pods"))
-                            .into_iter()
-                            .flatten()
-                            .flatten()
-                            .map(|e| e.file_name().to_string_lossy().into_owned())
-                            .filter(|uid| !present.contains(uid))
-                            .collect();
+                    let stale_dirs: Vec<String> = ctx
+                        .files
+                        .read_dir(&ctx.config.data_dir.join("pods"))
+                        .into_iter()
+                        .flatten()
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .filter(|uid| !present.contains(uid))
+                        .collect();
                     tokio::spawn(clean_up(ctx.clone(), present, leftovers, stale_dirs));
                 }
             }

@@ -2,6 +2,7 @@
 
 pub mod cni;
 pub mod config;
+pub mod files;
 pub mod image;
 pub mod kubelet;
 pub mod node;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use crate::KubeletConfig;
+use crate::files::MemoryFiles;
 use crate::kubelet::{Error, Kubelet, KubeletHandle, Seams};
 use crate::pod::source::{PodSource, WatchPodSource};
 use crate::runtime::ContainerRuntime;
@@ -26,12 +27,14 @@ const POD_RANGE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 const NODE_PREFIX: u8 = 25;
 const NODE_RANGES: u32 = 1 << (NODE_PREFIX - 15);
 
-/// What the simulated nodes of one cluster share: one watch of bound pods and the
-/// `fail-times` counts of their runtimes.
+/// What the simulated nodes of one cluster share: one watch of bound pods, the
+/// `fail-times` counts of their runtimes, and the memory their pod dirs are kept in (they
+/// outlive an agent's restart, as files on a disk would).
 pub struct SimulatedNodes {
     client: kube::Client,
     source: Arc<dyn PodSource>,
     runtimes: SimulatedRuntime,
+    files: Arc<MemoryFiles>,
     data_dir: PathBuf,
 }
 
@@ -52,14 +55,20 @@ pub struct SimulatedNode {
 }
 
 impl SimulatedNodes {
-    /// Simulated nodes keeping their data under `data_dir/<node>`.
+    /// Simulated nodes keeping their data under `data_dir/<node>` (in memory).
     pub fn new(client: kube::Client, data_dir: &Path) -> Self {
         SimulatedNodes {
             source: Arc::new(WatchPodSource::shared(client.clone())),
             client,
             runtimes: SimulatedRuntime::new(),
+            files: Arc::new(MemoryFiles::default()),
             data_dir: data_dir.to_path_buf(),
         }
+    }
+
+    /// The memory the simulated nodes' pod dirs are kept in.
+    pub fn files(&self) -> Arc<MemoryFiles> {
+        self.files.clone()
     }
 
     /// The agent configuration of simulated node number `index` called `name`: its data dir,
@@ -86,6 +95,7 @@ impl SimulatedNodes {
     ) -> Result<SimulatedNode, Error> {
         let seams = Seams {
             source: Some(self.source.clone()),
+            files: Some(self.files.clone()),
             ..Default::default()
         };
         let dynamic: Arc<dyn ContainerRuntime> = runtime.clone();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Pod, Volume};
 
+use crate::files::{Files, Kind};
 use crate::pod::downward::Facts;
 use crate::pod::env::NodeResources;
 use crate::pod::objects::Objects;
@@ -97,32 +98,25 @@ fn io(volume: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
 /// The host paths of a pod's volumes by name.
 pub type Prepared = BTreeMap<String, PathBuf>;
 
-fn is_mount_point(path: &Path) -> bool {
-    let shown = path.to_string_lossy();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(shown.as_ref()))
-}
-
 fn host_path(
+    files: &dyn Files,
     name: &str,
     hp: &k8s_openapi::api::core::v1::HostPathVolumeSource,
 ) -> Result<PathBuf, Error> {
-    use std::os::unix::fs::FileTypeExt;
     let path = PathBuf::from(&hp.path);
     let kind = hp.type_.as_deref().unwrap_or("");
-    let meta = std::fs::metadata(&path);
+    let meta = files.metadata(&path);
     let invalid = |message: String| Error::Invalid {
         volume: name.into(),
         message,
     };
+    let is = |k: Kind| meta.as_ref().is_ok_and(|m| m.kind == k);
     match kind {
         "" => {}
         "DirectoryOrCreate" => {
             if meta.is_err() {
-                std::fs::create_dir_all(&path).map_err(io(name, &path))?;
-            } else if !meta.as_ref().is_ok_and(|m| m.is_dir()) {
+                files.create_dir_all(&path).map_err(io(name, &path))?;
+            } else if !is(Kind::Dir) {
                 return Err(invalid(format!(
                     "hostPath type check failed: {} is not a directory",
                     hp.path
@@ -132,10 +126,10 @@ fn host_path(
         "FileOrCreate" => {
             if meta.is_err() {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(io(name, parent))?;
+                    files.create_dir_all(parent).map_err(io(name, parent))?;
                 }
-                std::fs::write(&path, b"").map_err(io(name, &path))?;
-            } else if !meta.as_ref().is_ok_and(|m| m.is_file()) {
+                files.write(&path, b"").map_err(io(name, &path))?;
+            } else if !is(Kind::File) {
                 return Err(invalid(format!(
                     "hostPath type check failed: {} is not a file",
                     hp.path
@@ -143,22 +137,21 @@ fn host_path(
             }
         }
         other => {
-            let meta = meta.map_err(|_| {
-                invalid(format!(
+            if meta.is_err() {
+                return Err(invalid(format!(
                     "hostPath type check failed: {} does not exist",
                     hp.path
-                ))
-            })?;
-            let t = meta.file_type();
-            let ok = match other {
-                "Directory" => t.is_dir(),
-                "File" => t.is_file(),
-                "Socket" => t.is_socket(),
-                "CharDevice" => t.is_char_device(),
-                "BlockDevice" => t.is_block_device(),
+                )));
+            }
+            let wanted = match other {
+                "Directory" => Kind::Dir,
+                "File" => Kind::File,
+                "Socket" => Kind::Socket,
+                "CharDevice" => Kind::CharDevice,
+                "BlockDevice" => Kind::BlockDevice,
                 _ => return Err(invalid(format!("unknown hostPath type {other:?}"))),
             };
-            if !ok {
+            if !is(wanted) {
                 return Err(invalid(format!(
                     "hostPath type check failed: {} is not a {other}",
                     hp.path
@@ -171,6 +164,7 @@ fn host_path(
 
 /// Prepares (or refreshes) every volume of `pod` under `pod_dir/volumes`.
 pub async fn set_up_all(
+    files: &dyn Files,
     pod: &Pod,
     pod_dir: &Path,
     objects: &dyn Objects,
@@ -188,48 +182,42 @@ pub async fn set_up_all(
         let name = volume.name.as_str();
         let dir = pod_dir.join("volumes").join(name);
         let path = if let Some(ed) = &volume.empty_dir {
-            std::fs::create_dir_all(&dir).map_err(io(name, &dir))?;
-            if ed.medium.as_deref() == Some("Memory") && !is_mount_point(&dir) {
+            files.create_dir_all(&dir).map_err(io(name, &dir))?;
+            if ed.medium.as_deref() == Some("Memory") {
                 let size = ed
                     .size_limit
                     .as_ref()
                     .and_then(|q| skiff_api::validation::Quantity::parse(&q.0).ok())
                     .map(|q| format!("size={}", q.value()));
-                nix::mount::mount(
-                    Some("tmpfs"),
-                    &dir,
-                    Some("tmpfs"),
-                    nix::mount::MsFlags::empty(),
-                    size.as_deref(),
-                )
-                .map_err(|source| Error::Mount {
-                    volume: name.into(),
-                    source,
-                })?;
+                files
+                    .mount_tmpfs(&dir, size.as_deref())
+                    .map_err(|source| Error::Mount {
+                        volume: name.into(),
+                        source,
+                    })?;
             }
-            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
-                .map_err(io(name, &dir))?;
+            files.set_mode(&dir, 0o777).map_err(io(name, &dir))?;
             dir
         } else if let Some(hp) = &volume.host_path {
-            host_path(name, hp)?
+            host_path(files, name, hp)?
         } else if volume.config_map.is_some()
             || volume.secret.is_some()
             || volume.downward_api.is_some()
             || volume.projected.is_some()
         {
-            let files = projection::files(volume, pod, objects, facts, node)
+            let projected = projection::files(volume, pod, objects, facts, node)
                 .await
                 .map_err(|source| Error::Projection {
                     volume: name.into(),
                     source,
                 })?;
-            if let Some(files) = files {
-                atomic::write(&dir, &files).map_err(|source| Error::Projection {
+            if let Some(projected) = projected {
+                atomic::write(files, &dir, &projected).map_err(|source| Error::Projection {
                     volume: name.into(),
                     source: projection::Error::Write(source),
                 })?;
             } else {
-                std::fs::create_dir_all(&dir).map_err(io(name, &dir))?;
+                files.create_dir_all(&dir).map_err(io(name, &dir))?;
             }
             dir
         } else {
@@ -257,6 +245,7 @@ pub async fn set_up_all(
 /// Removes the volumes of a pod that is gone: plugin tear-down, tmpfs unmounts, then the
 /// pod's volume directory (host paths are never touched).
 pub async fn tear_down_all(
+    files: &dyn Files,
     pod_uid: &str,
     pod: Option<&Pod>,
     pod_dir: &Path,
@@ -286,13 +275,10 @@ pub async fn tear_down_all(
     for plugin in &plugins.0 {
         plugin.tear_down_recorded(pod_uid, &root).await?;
     }
-    for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if is_mount_point(&path) {
-            let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
-        }
+    for name in files.read_dir(&root).into_iter().flatten() {
+        files.unmount(&root.join(name));
     }
-    match std::fs::remove_dir_all(&root) {
+    match files.remove_dir_all(&root) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io("*", &root)(e)),

@@ -53,6 +53,16 @@ impl SimNodes {
         sim
     }
 
+    /// Where the nodes' data dirs are (`<dir>/<node>`); their pod dirs are in [`Self::files`].
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// The memory the nodes keep their pod dirs in.
+    pub fn files(&self) -> Arc<skiff_kubelet::files::MemoryFiles> {
+        self.nodes.files()
+    }
+
     /// Adds a simulated node and waits until its Node is registered.
     pub async fn add_node(&self, name: &str) {
         let index = self

@@ -476,3 +476,59 @@ spec:
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simulated_nodes_keep_pod_dirs_in_memory_and_remove_them_with_the_pod() {
+    use skiff_kubelet::files::Files;
+
+    let cluster = TestCluster::start("").await;
+    let nodes = SimNodes::start(cluster.client.clone(), &["mem-node"]).await;
+    create_config_map(&cluster, "settings", None).await;
+    let pods = api(&cluster.client, "default", "v1", "Pod", "pods");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "files", "namespace": "default"},
+        "spec": {"nodeName": "mem-node",
+            "containers": [{"name": "main", "image": "busybox",
+                "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}, {"name": "scratch", "mountPath": "/s"}]}],
+            "volumes": [{"name": "cfg", "configMap": {"name": "settings"}}, {"name": "scratch", "emptyDir": {}}]}});
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(pod).expect("pod"),
+        )
+        .await
+        .expect("pod created");
+    let uid = created.metadata.uid.clone().expect("uid");
+    until("the pod ready", WAIT, || async {
+        wait::get(&pods, "files").await.filter(is_ready)
+    })
+    .await;
+
+    let dir = nodes.data_dir().join("mem-node").join("pods").join(&uid);
+    let files = nodes.files();
+    // What a real node writes, in memory: the sandbox record, /etc files, volume files
+    // behind the atomic-update links.
+    assert!(files.exists(&dir.join("sandbox.json")));
+    let hosts = String::from_utf8(files.read(&dir.join("etc/hosts")).expect("hosts")).unwrap();
+    assert!(hosts.contains("files"), "{hosts}");
+    assert_eq!(
+        files.read(&dir.join("volumes/cfg/k")).expect("cm key"),
+        b"v"
+    );
+    assert!(files.read_link(&dir.join("volumes/cfg/..data")).is_ok());
+    assert!(files.exists(&dir.join("volumes/scratch")));
+    // Nothing of it on the host's disk.
+    assert!(!nodes.data_dir().join("mem-node").join("pods").exists());
+
+    pods.delete("files", &DeleteParams::default())
+        .await
+        .expect("pod deleted");
+    until("the pod gone", WAIT, || async {
+        wait::get(&pods, "files").await.is_none().then_some(())
+    })
+    .await;
+    until("its pod dir removed", WAIT, || async {
+        (!files.exists(&dir)).then_some(())
+    })
+    .await;
+}

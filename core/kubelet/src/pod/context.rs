@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::cni::CniRuntime;
 use crate::config::KubeletConfig;
+use crate::files::Files;
 use crate::runtime::ContainerRuntime;
 use crate::volume::VolumePlugins;
 
@@ -21,6 +22,8 @@ pub struct NodeContext {
     pub objects: Arc<dyn Objects>,
     pub netns: Arc<dyn NetnsOps>,
     pub volume_plugins: VolumePlugins,
+    /// Pod dirs and what is in them: the host's disk, or memory on a simulated node.
+    pub files: Arc<dyn Files>,
     /// Addresses for pods when there is no network plugin (from `config.pod_addresses`).
     pub addresses: Option<super::addresses::AddressPool>,
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::config::ClusterDns;
+use crate::files::Files;
 
 /// The pod's hostname: `spec.hostname` or the pod name (at most 63 characters).
 pub fn hostname(pod: &Pod) -> String {
@@ -120,16 +121,22 @@ pub fn resolv_conf(pod: &Pod, cluster: Option<&ClusterDns>, host_resolv: &str) -
 }
 
 /// Writes the three files into `dir`, only when their content changed.
-pub fn write_all(dir: &Path, hosts: &str, hostname: &str, resolv: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+pub fn write_all(
+    files: &dyn Files,
+    dir: &Path,
+    hosts: &str,
+    hostname: &str,
+    resolv: &str,
+) -> std::io::Result<()> {
+    files.create_dir_all(dir)?;
     for (name, content) in [
         ("hosts", hosts.to_string()),
         ("hostname", format!("{hostname}\n")),
         ("resolv.conf", resolv.to_string()),
     ] {
         let path = dir.join(name);
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
-            std::fs::write(&path, content)?;
+        if files.read(&path).ok().as_deref() != Some(content.as_bytes()) {
+            files.write(&path, content.as_bytes())?;
         }
     }
     Ok(())

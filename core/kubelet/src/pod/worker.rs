@@ -163,7 +163,8 @@ fn ran_for(status: &ContainerStatus) -> Duration {
 impl PodWorker {
     /// A worker for pod `uid`, adopting the containers the runtime already has for it.
     pub fn new(ctx: Arc<NodeContext>, uid: String, existing: Vec<ContainerStatus>) -> Self {
-        let sandbox: Option<Sandbox> = std::fs::read(ctx.pod_dir(&uid).join("sandbox.json"))
+        let sandbox: Option<Sandbox> = (ctx.files)
+            .read(&ctx.pod_dir(&uid).join("sandbox.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let (Some(pool), Some(sandbox)) = (&ctx.addresses, &sandbox)
@@ -320,12 +321,14 @@ impl PodWorker {
                 }
             };
         let dir = self.ctx.pod_dir(&self.uid);
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        std::fs::write(
-            dir.join("sandbox.json"),
-            serde_json::to_vec(&sandbox).unwrap_or_default(),
-        )
-        .map_err(|e| e.to_string())?;
+        let files = &self.ctx.files;
+        files.create_dir_all(&dir).map_err(|e| e.to_string())?;
+        files
+            .write(
+                &dir.join("sandbox.json"),
+                &serde_json::to_vec(&sandbox).unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?;
         self.sandbox = Some(sandbox);
         Ok(())
     }
@@ -350,6 +353,7 @@ impl PodWorker {
             return Ok(());
         }
         let result = volume::set_up_all(
+            self.ctx.files.as_ref(),
             pod,
             &self.ctx.pod_dir(&self.uid),
             self.ctx.objects.as_ref(),
@@ -383,6 +387,7 @@ impl PodWorker {
             .as_ref()
             .map(|d| d.domain.as_str());
         etc::write_all(
+            self.ctx.files.as_ref(),
             &self.ctx.pod_dir(&self.uid).join("etc"),
             &etc::hosts(pod, &ips, domain),
             &etc::hostname(pod),
@@ -622,8 +627,8 @@ impl PodWorker {
             let mut host = host.clone();
             if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
                 host = host.join(sub);
-                if !host.exists() {
-                    let _ = std::fs::create_dir_all(&host);
+                if !ctx.files.exists(&host) {
+                    let _ = ctx.files.create_dir_all(&host);
                 }
             }
             mounts.push(Mount {
@@ -633,7 +638,7 @@ impl PodWorker {
             });
         }
         let etc_dir = ctx.pod_dir(&uid).join("etc");
-        if etc_dir.join("hosts").exists() {
+        if ctx.files.exists(&etc_dir.join("hosts")) {
             for (file, path) in [
                 ("hosts", "/etc/hosts"),
                 ("hostname", "/etc/hostname"),
@@ -656,7 +661,7 @@ impl PodWorker {
         };
         let log_path = ctx.log_path(&uid, &c.name, attempt);
         if let Some(parent) = log_path.parent() {
-            let _ = std::fs::create_dir_all(parent);
+            let _ = ctx.files.create_dir_all(parent);
         }
         let host_network = pod
             .spec
@@ -717,7 +722,7 @@ impl PodWorker {
             if let Some(old) = slot.previous.take() {
                 let _ = ctx.runtime.remove(&old.id).await;
                 if let Some(path) = &old.log_path {
-                    let _ = std::fs::remove_file(path);
+                    let _ = ctx.files.remove_file(path);
                 }
             }
             slot.previous = slot.current.take();
@@ -885,7 +890,8 @@ pub async fn release(
     sandbox: Option<&Sandbox>,
 ) -> Result<(), String> {
     let dir = ctx.pod_dir(uid);
-    let stored: Option<Sandbox> = std::fs::read(dir.join("sandbox.json"))
+    let stored: Option<Sandbox> = (ctx.files)
+        .read(&dir.join("sandbox.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let sandbox = sandbox.cloned().or(stored);
@@ -917,14 +923,14 @@ pub async fn release(
     // pod got in between.
     if let (Some(pool), Some(sandbox)) = (&ctx.addresses, &sandbox)
         && sandbox.netns.is_none()
-        && dir.exists()
+        && ctx.files.exists(&dir)
     {
         sandbox.ips.iter().for_each(|ip| pool.release(*ip));
     }
-    volume::tear_down_all(uid, pod, &dir, &ctx.volume_plugins)
+    volume::tear_down_all(ctx.files.as_ref(), uid, pod, &dir, &ctx.volume_plugins)
         .await
         .map_err(|e| error_chain(&e))?;
-    match std::fs::remove_dir_all(&dir) {
+    match ctx.files.remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.to_string()),

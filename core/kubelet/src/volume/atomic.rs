@@ -7,8 +7,9 @@
 //! generation and stale names.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
+
+use crate::files::{Files, Kind};
 
 /// Errors writing a projection.
 #[derive(Debug, thiserror::Error)]
@@ -52,15 +53,16 @@ fn check(path: &str) -> Result<(), Error> {
     }
 }
 
-fn current(dir: &Path) -> Option<BTreeMap<String, File>> {
+fn current(fs: &dyn Files, dir: &Path) -> Option<BTreeMap<String, File>> {
     let data = dir.join(DATA);
-    std::fs::read_link(&data).ok()?;
+    fs.read_link(&data).ok()?;
     let mut files = BTreeMap::new();
     let mut stack = vec![data.clone()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).ok()?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
+        for name in fs.read_dir(&d).ok()? {
+            let path = d.join(name);
+            let meta = fs.metadata(&path).ok()?;
+            if meta.kind == Kind::Dir {
                 stack.push(path);
             } else {
                 let rel = path
@@ -68,12 +70,11 @@ fn current(dir: &Path) -> Option<BTreeMap<String, File>> {
                     .ok()?
                     .to_string_lossy()
                     .into_owned();
-                let meta = std::fs::metadata(&path).ok()?;
                 files.insert(
                     rel,
                     File {
-                        data: std::fs::read(&path).ok()?,
-                        mode: meta.permissions().mode() & 0o7777,
+                        data: fs.read(&path).ok()?,
+                        mode: meta.mode,
                     },
                 );
             }
@@ -84,12 +85,12 @@ fn current(dir: &Path) -> Option<BTreeMap<String, File>> {
 
 /// Makes `dir` hold exactly `files` (paths relative, `/`-separated). Returns whether
 /// anything changed; an unchanged set is not rewritten.
-pub fn write(dir: &Path, files: &BTreeMap<String, File>) -> Result<bool, Error> {
+pub fn write(fs: &dyn Files, dir: &Path, files: &BTreeMap<String, File>) -> Result<bool, Error> {
     for path in files.keys() {
         check(path)?;
     }
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    if current(dir).as_ref() == Some(files) {
+    fs.create_dir_all(dir).map_err(io(dir))?;
+    if current(fs, dir).as_ref() == Some(files) {
         return Ok(false);
     }
     let stamp = format!(
@@ -98,21 +99,20 @@ pub fn write(dir: &Path, files: &BTreeMap<String, File>) -> Result<bool, Error> 
         uuid::Uuid::new_v4().simple()
     );
     let generation = dir.join(&stamp);
-    std::fs::create_dir(&generation).map_err(io(&generation))?;
+    fs.create_dir_all(&generation).map_err(io(&generation))?;
     for (rel, file) in files {
         let path = generation.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+            fs.create_dir_all(parent).map_err(io(parent))?;
         }
-        std::fs::write(&path, &file.data).map_err(io(&path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file.mode))
-            .map_err(io(&path))?;
+        fs.write(&path, &file.data).map_err(io(&path))?;
+        fs.set_mode(&path, file.mode).map_err(io(&path))?;
     }
-    let old = std::fs::read_link(dir.join(DATA)).ok();
+    let old = fs.read_link(&dir.join(DATA)).ok();
     let tmp = dir.join(DATA_TMP);
-    let _ = std::fs::remove_file(&tmp);
-    symlink(&stamp, &tmp).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, dir.join(DATA)).map_err(io(dir))?;
+    let _ = fs.remove_file(&tmp);
+    fs.symlink(Path::new(&stamp), &tmp).map_err(io(&tmp))?;
+    fs.rename(&tmp, &dir.join(DATA)).map_err(io(dir))?;
 
     let wanted: BTreeSet<String> = files
         .keys()
@@ -120,19 +120,20 @@ pub fn write(dir: &Path, files: &BTreeMap<String, File>) -> Result<bool, Error> 
         .collect();
     for name in &wanted {
         let link = dir.join(name);
-        if std::fs::symlink_metadata(&link).is_err() {
-            symlink(Path::new(DATA).join(name), &link).map_err(io(&link))?;
+        if fs.symlink_metadata(&link).is_err() {
+            fs.symlink(&Path::new(DATA).join(name), &link)
+                .map_err(io(&link))?;
         }
     }
-    for entry in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in fs.read_dir(dir).map_err(io(dir))? {
+        let name = name.to_string_lossy().into_owned();
         if name.starts_with("..") || wanted.contains(&name) {
             continue;
         }
-        let _ = std::fs::remove_file(entry.path());
+        let _ = fs.remove_file(&dir.join(name));
     }
     if let Some(old) = old.filter(|o| o.as_os_str() != stamp.as_str()) {
-        let _ = std::fs::remove_dir_all(dir.join(old));
+        let _ = fs.remove_dir_all(&dir.join(old));
     }
     Ok(true)
 }
@@ -148,53 +149,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn files_appear_through_the_data_link_and_updates_swap_it() {
+    /// The checks run on the host's files and on memory files alike.
+    fn on_both(check: impl Fn(&dyn Files, &Path)) {
         let dir = tempfile::tempdir().unwrap();
-        let v1 = BTreeMap::from([
-            ("a".to_string(), file("one", 0o644)),
-            ("sub/b".to_string(), file("two", 0o400)),
-        ]);
-        assert!(write(dir.path(), &v1).unwrap());
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("a")).unwrap(),
-            "one"
-        );
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("sub/b")).unwrap(),
-            "two"
-        );
-        let mode = std::fs::metadata(dir.path().join("sub/b"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o400);
-        let first = std::fs::read_link(dir.path().join("..data")).unwrap();
-        assert!(!write(dir.path(), &v1).unwrap(), "unchanged sets are kept");
-
-        let v2 = BTreeMap::from([("a".to_string(), file("uno", 0o644))]);
-        assert!(write(dir.path(), &v2).unwrap());
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("a")).unwrap(),
-            "uno"
-        );
-        assert!(!dir.path().join("sub").exists(), "stale names are removed");
-        assert!(!dir.path().join(&first).exists(), "old generations go");
-        assert_eq!(
-            std::fs::read_link(dir.path().join("a")).unwrap(),
-            Path::new("..data/a")
+        check(&crate::files::HostFiles, dir.path());
+        check(
+            &crate::files::MemoryFiles::default(),
+            Path::new("/nonexistent-skiff-root/volume"),
         );
     }
 
     #[test]
+    fn files_appear_through_the_data_link_and_updates_swap_it() {
+        on_both(|fs, dir| {
+            let read = |rel: &str| String::from_utf8(fs.read(&dir.join(rel)).unwrap()).unwrap();
+            let v1 = BTreeMap::from([
+                ("a".to_string(), file("one", 0o644)),
+                ("sub/b".to_string(), file("two", 0o400)),
+            ]);
+            assert!(write(fs, dir, &v1).unwrap());
+            assert_eq!(read("a"), "one");
+            assert_eq!(read("sub/b"), "two");
+            assert_eq!(fs.metadata(&dir.join("sub/b")).unwrap().mode & 0o777, 0o400);
+            let first = fs.read_link(&dir.join("..data")).unwrap();
+            assert!(!write(fs, dir, &v1).unwrap(), "unchanged sets are kept");
+
+            let v2 = BTreeMap::from([("a".to_string(), file("uno", 0o644))]);
+            assert!(write(fs, dir, &v2).unwrap());
+            assert_eq!(read("a"), "uno");
+            assert!(!fs.exists(&dir.join("sub")), "stale names are removed");
+            assert!(!fs.exists(&dir.join(&first)), "old generations go");
+            assert_eq!(fs.read_link(&dir.join("a")).unwrap(), Path::new("..data/a"));
+        });
+    }
+
+    #[test]
     fn escaping_paths_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        for bad in ["../x", "/etc/passwd", "a/../../x", "..data/x"] {
-            let files = BTreeMap::from([(bad.to_string(), file("x", 0o644))]);
-            assert!(
-                matches!(write(dir.path(), &files), Err(Error::BadPath(_))),
-                "{bad}"
-            );
-        }
+        on_both(|fs, dir| {
+            for bad in ["../x", "/etc/passwd", "a/../../x", "..data/x"] {
+                let files = BTreeMap::from([(bad.to_string(), file("x", 0o644))]);
+                assert!(
+                    matches!(write(fs, dir, &files), Err(Error::BadPath(_))),
+                    "{bad}"
+                );
+            }
+        });
     }
 }

@@ -161,7 +161,7 @@ fn capability(pv: &PersistentVolume, csi: &CSIPersistentVolumeSource) -> VolumeC
 }
 
 fn is_mount_point(path: &Path) -> bool {
-    super::is_mount_point(path)
+    crate::files::is_mount_point(path)
 }
 
 fn ignore_not_found<T>(result: Result<T, drivers::Error>) -> Result<(), drivers::Error> {
@@ -266,7 +266,9 @@ impl CsiPlugin {
         let pv_name = pv.metadata.name.clone().unwrap_or_default();
         let spec = pv.spec.clone().unwrap_or_default();
         if let Some(hp) = &spec.host_path {
-            return super::host_path(claim, hp).map_err(|e| Error::HostPath(Box::new(e)));
+            // Persistent volumes live on the host (this plugin serves real nodes).
+            return super::host_path(&crate::files::HostFiles, claim, hp)
+                .map_err(|e| Error::HostPath(Box::new(e)));
         }
         let Some(csi) = spec.csi.clone() else {
             return Err(Error::UnsupportedVolume { volume: pv_name });
