@@ -139,14 +139,30 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The object without `metadata` and `status`: what `generation` counts changes of.
-pub fn spec_part(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
-    }
-    v
+/// Whether `a` and `b` are equal once the top-level keys in `skip` and the `metadata` keys
+/// in `skip_meta` are left out. Compares in place: writes compare whole objects, and
+/// copying them to strip a few keys cost more than the comparison.
+pub fn same_except(a: &Value, b: &Value, skip: &[&str], skip_meta: &[&str]) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skip.contains(&k.as_str())).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .all(|(k, va)| match b.get(k) {
+                None => false,
+                Some(vb) if k == "metadata" && !skip_meta.is_empty() => {
+                    same_except(va, vb, skip_meta, &[])
+                }
+                Some(vb) => va == vb,
+            })
+}
+
+/// Whether `a` and `b` have the same spec: everything but `metadata` and `status`, what
+/// `generation` counts changes of.
+pub fn same_spec(a: &Value, b: &Value) -> bool {
+    same_except(a, b, &["metadata", "status"], &[])
 }
 
 #[cfg(test)]
@@ -179,12 +195,29 @@ mod tests {
     }
 
     #[test]
-    fn spec_part_ignores_metadata_and_status() {
+    fn same_spec_ignores_metadata_and_status() {
         let a = json!({"metadata": {"name": "a"}, "spec": {"r": 1}, "status": {"x": 1}});
         let b = json!({"metadata": {"name": "b"}, "spec": {"r": 1}, "status": {"x": 2}});
-        assert_eq!(spec_part(&a), spec_part(&b));
+        assert!(same_spec(&a, &b));
         let c = json!({"metadata": {"name": "a"}, "spec": {"r": 2}});
-        assert_ne!(spec_part(&a), spec_part(&c));
+        assert!(!same_spec(&a, &c));
+        // Keys other than spec count too (a ConfigMap's data), missing ones as well.
+        let d = json!({"metadata": {}, "spec": {"r": 1}, "data": {}});
+        assert!(!same_spec(&a, &d) && !same_spec(&d, &a));
+    }
+
+    #[test]
+    fn objects_compare_without_the_skipped_metadata_keys() {
+        let skip = ["resourceVersion", "managedFields"];
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1", "managedFields": []}, "spec": {}});
+        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": {}});
+        assert!(same_except(&a, &b, &[], &skip));
+        assert!(!same_except(&a, &b, &[], &["resourceVersion"]));
+        let c = json!({"metadata": {"name": "c", "resourceVersion": "2"}, "spec": {}});
+        assert!(!same_except(&a, &c, &[], &skip));
+        let d = json!({"metadata": {"name": "a"}, "spec": {}, "status": {}});
+        assert!(!same_except(&a, &d, &[], &skip));
+        assert!(same_except(&json!(1), &json!(1), &[], &skip));
     }
 
     #[test]

@@ -6,10 +6,9 @@
 //! runtime keeps its containers: the code above is the same, without a simulated cluster's
 //! ten thousand pods creating and deleting ten thousand directories on the host's disk.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io;
-use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -177,8 +176,14 @@ impl Files for HostFiles {
 
 #[derive(Debug, Clone)]
 enum Node {
-    Dir { mode: u32 },
-    File { data: Vec<u8>, mode: u32 },
+    Dir {
+        mode: u32,
+        children: BTreeSet<OsString>,
+    },
+    File {
+        data: Vec<u8>,
+        mode: u32,
+    },
     Link(PathBuf),
 }
 
@@ -186,8 +191,18 @@ enum Node {
 /// crates leave out symlinks and renames, which projected volumes' atomic updates use.
 #[derive(Debug, Default)]
 pub struct MemoryFiles {
-    /// By resolved absolute path; a directory's descendants sort right after it.
-    nodes: Mutex<BTreeMap<PathBuf, Node>>,
+    tree: Mutex<Tree>,
+}
+
+/// Every entry by its resolved absolute path (the root is implicit); directories list their
+/// children's names.
+#[derive(Debug, Default)]
+struct Tree {
+    nodes: HashMap<PathBuf, Node>,
+    /// How many symlinks there are: without any, a path resolves by its spelling alone,
+    /// which spares a lookup per component (a thousand simulated nodes' pod files, most of
+    /// them without links).
+    links: usize,
 }
 
 /// Upstream Linux's limit on symlinks followed in one lookup.
@@ -209,8 +224,6 @@ fn not_absolute(path: &Path) -> io::Result<()> {
     }
 }
 
-type Tree = BTreeMap<PathBuf, Node>;
-
 /// Puts the names and `..`s of `path` in front of `pending`.
 fn push_front(pending: &mut VecDeque<OsString>, path: &Path) {
     for c in path.components().rev() {
@@ -222,47 +235,9 @@ fn push_front(pending: &mut VecDeque<OsString>, path: &Path) {
     }
 }
 
-/// The path `path` leads to once symlinks are replaced by what they point to (the last
-/// component's only when `follow`). Components before the last must exist.
-fn resolve(tree: &Tree, path: &Path, follow: bool) -> io::Result<PathBuf> {
-    not_absolute(path)?;
-    let mut out = PathBuf::from("/");
-    let mut links = 0;
-    // Owned components, so a link's target can be spliced in front of what is left.
-    let mut pending: VecDeque<OsString> = VecDeque::new();
-    push_front(&mut pending, path);
-    while let Some(name) = pending.pop_front() {
-        if name == ".." {
-            out.pop();
-            continue;
-        }
-        let next = out.join(&name);
-        let last = pending.is_empty();
-        match tree.get(&next) {
-            Some(Node::Link(target)) if follow || !last => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(io::Error::other(format!(
-                        "too many levels of symbolic links: {}",
-                        path.display()
-                    )));
-                }
-                if target.is_absolute() {
-                    out = PathBuf::from("/");
-                }
-                push_front(&mut pending, target);
-            }
-            Some(Node::File { .. }) if !last => return Err(not_found(path)),
-            None if !last => return Err(not_found(path)),
-            _ => out = next,
-        }
-    }
-    Ok(out)
-}
-
 fn node_meta(node: &Node) -> Meta {
     match node {
-        Node::Dir { mode } => Meta {
+        Node::Dir { mode, .. } => Meta {
             kind: Kind::Dir,
             mode: *mode,
         },
@@ -281,44 +256,151 @@ fn is_root(path: &Path) -> bool {
     path.parent().is_none()
 }
 
-fn is_dir(tree: &Tree, path: &Path) -> bool {
-    is_root(path) || matches!(tree.get(path), Some(Node::Dir { .. }))
-}
-
-/// Where a new entry called like `path`'s last component goes: its parent resolved (an
-/// existing directory) joined with that name.
-fn place(tree: &Tree, path: &Path) -> io::Result<PathBuf> {
-    not_absolute(path)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| error(io::ErrorKind::InvalidInput, path))?;
-    let parent = resolve(tree, path.parent().unwrap_or(Path::new("/")), true)?;
-    if !is_dir(tree, &parent) {
-        return Err(not_found(path));
+fn new_dir(mode: u32) -> Node {
+    Node::Dir {
+        mode,
+        children: BTreeSet::new(),
     }
-    Ok(parent.join(name))
 }
 
-/// The paths at and under `path`.
-fn subtree(tree: &Tree, path: &Path) -> Vec<PathBuf> {
-    tree.range::<Path, _>((Bound::Included(path), Bound::Unbounded))
-        .take_while(|(k, _)| k.starts_with(path))
-        .map(|(k, _)| k.clone())
-        .collect()
+impl Tree {
+    fn is_dir(&self, path: &Path) -> bool {
+        is_root(path) || matches!(self.nodes.get(path), Some(Node::Dir { .. }))
+    }
+
+    /// The path `path` leads to once symlinks are replaced by what they point to (the last
+    /// component's only when `follow`). Components before the last must be directories.
+    fn resolve(&self, path: &Path, follow: bool) -> io::Result<PathBuf> {
+        not_absolute(path)?;
+        if self.links == 0 {
+            let mut out = PathBuf::from("/");
+            for c in path.components() {
+                match c {
+                    Component::Normal(n) => out.push(n),
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    _ => {}
+                }
+            }
+            // A directory's ancestors are directories: its parent is the one to check.
+            return match out.parent() {
+                Some(parent) if !self.is_dir(parent) => Err(not_found(path)),
+                _ => Ok(out),
+            };
+        }
+        let mut out = PathBuf::from("/");
+        let mut links = 0;
+        // Owned components, so a link's target can be spliced in front of what is left.
+        let mut pending: VecDeque<OsString> = VecDeque::new();
+        push_front(&mut pending, path);
+        while let Some(name) = pending.pop_front() {
+            if name == ".." {
+                out.pop();
+                continue;
+            }
+            let next = out.join(&name);
+            let last = pending.is_empty();
+            match self.nodes.get(&next) {
+                Some(Node::Link(target)) if follow || !last => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(io::Error::other(format!(
+                            "too many levels of symbolic links: {}",
+                            path.display()
+                        )));
+                    }
+                    if target.is_absolute() {
+                        out = PathBuf::from("/");
+                    }
+                    push_front(&mut pending, target);
+                }
+                Some(Node::File { .. }) if !last => return Err(not_found(path)),
+                None if !last => return Err(not_found(path)),
+                _ => out = next,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where a new entry called like `path`'s last component goes: its parent resolved (an
+    /// existing directory) joined with that name.
+    fn place(&self, path: &Path) -> io::Result<PathBuf> {
+        not_absolute(path)?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| error(io::ErrorKind::InvalidInput, path))?;
+        let parent = self.resolve(path.parent().unwrap_or(Path::new("/")), true)?;
+        if !self.is_dir(&parent) {
+            return Err(not_found(path));
+        }
+        Ok(parent.join(name))
+    }
+
+    /// Adds or replaces the entry at a resolved path whose parent is a directory.
+    fn insert(&mut self, at: PathBuf, node: Node) {
+        if let (Some(parent), Some(name)) = (at.parent(), at.file_name())
+            && let Some(Node::Dir { children, .. }) = self.nodes.get_mut(parent)
+        {
+            children.insert(name.to_os_string());
+        }
+        if matches!(node, Node::Link(_)) {
+            self.links += 1;
+        }
+        if let Some(Node::Link(_)) = self.nodes.insert(at, node) {
+            self.links -= 1;
+        }
+    }
+
+    /// Removes the entry at a resolved path with everything under it; returns them.
+    fn take(&mut self, at: &Path) -> Option<Taken> {
+        let node = self.nodes.remove(at)?;
+        if let (Some(parent), Some(name)) = (at.parent(), at.file_name())
+            && let Some(Node::Dir { children, .. }) = self.nodes.get_mut(parent)
+        {
+            children.remove(name);
+        }
+        let mut under = Vec::new();
+        match &node {
+            Node::Link(_) => self.links -= 1,
+            Node::Dir { children, .. } => {
+                for child in children {
+                    under.extend(self.take(&at.join(child)).map(|t| (child.clone(), t)));
+                }
+            }
+            Node::File { .. } => {}
+        }
+        Some(Taken { node, under })
+    }
+
+    /// Puts what [`Tree::take`] took at `at` (whose parent is a directory).
+    fn put(&mut self, at: PathBuf, taken: Taken) {
+        for (name, child) in taken.under {
+            self.put(at.join(name), child);
+        }
+        self.insert(at, taken.node);
+    }
+}
+
+/// An entry taken out of the tree with what was under it.
+struct Taken {
+    node: Node,
+    under: Vec<(OsString, Taken)>,
 }
 
 impl MemoryFiles {
     fn tree(&self) -> std::sync::MutexGuard<'_, Tree> {
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+        self.tree.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn meta(&self, path: &Path, follow: bool) -> io::Result<Meta> {
         let tree = self.tree();
-        let target = resolve(&tree, path, follow)?;
+        let target = tree.resolve(path, follow)?;
         if is_root(&target) {
-            return Ok(node_meta(&Node::Dir { mode: 0o755 }));
+            return Ok(node_meta(&new_dir(0o755)));
         }
-        tree.get(&target)
+        tree.nodes
+            .get(&target)
             .map(node_meta)
             .ok_or_else(|| not_found(path))
     }
@@ -328,18 +410,19 @@ impl Files for MemoryFiles {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         not_absolute(path)?;
         let mut tree = self.tree();
+        if tree.resolve(path, true).is_ok_and(|p| tree.is_dir(&p)) {
+            return Ok(());
+        }
         let mut at = PathBuf::from("/");
         for c in path.components() {
             let Component::Normal(name) = c else {
                 continue;
             };
-            let next = resolve(&tree, &at.join(name), true)?;
-            match tree.get(&next) {
+            let next = tree.resolve(&at.join(name), true)?;
+            match tree.nodes.get(&next) {
                 Some(Node::Dir { .. }) => {}
                 Some(_) => return Err(error(io::ErrorKind::AlreadyExists, path)),
-                None => {
-                    tree.insert(next.clone(), Node::Dir { mode: 0o755 });
-                }
+                None => tree.insert(next.clone(), new_dir(0o755)),
             }
             at = next;
         }
@@ -348,13 +431,17 @@ impl Files for MemoryFiles {
 
     fn write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         let mut tree = self.tree();
-        let target = match resolve(&tree, path, true) {
-            Ok(target) if tree.contains_key(&target) => target,
-            _ => place(&tree, path)?,
+        let target = match tree.resolve(path, true) {
+            Ok(target) if tree.nodes.contains_key(&target) => target,
+            _ => tree.place(path)?,
         };
-        let mode = match tree.get(&target) {
+        let mode = match tree.nodes.get_mut(&target) {
             Some(Node::Dir { .. }) => return Err(error(io::ErrorKind::IsADirectory, path)),
-            Some(Node::File { mode, .. }) => *mode,
+            Some(Node::File { data: old, .. }) => {
+                // Rewritten in place: the parent already lists it.
+                *old = data.to_vec();
+                return Ok(());
+            }
             _ => 0o644,
         };
         tree.insert(
@@ -369,7 +456,7 @@ impl Files for MemoryFiles {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let tree = self.tree();
-        match tree.get(&resolve(&tree, path, true)?) {
+        match tree.nodes.get(&tree.resolve(path, true)?) {
             Some(Node::File { data, .. }) => Ok(data.clone()),
             Some(_) => Err(error(io::ErrorKind::IsADirectory, path)),
             None => Err(not_found(path)),
@@ -386,9 +473,9 @@ impl Files for MemoryFiles {
 
     fn set_mode(&self, path: &Path, new: u32) -> io::Result<()> {
         let mut tree = self.tree();
-        let target = resolve(&tree, path, true)?;
-        match tree.get_mut(&target) {
-            Some(Node::Dir { mode } | Node::File { mode, .. }) => {
+        let target = tree.resolve(path, true)?;
+        match tree.nodes.get_mut(&target) {
+            Some(Node::Dir { mode, .. } | Node::File { mode, .. }) => {
                 *mode = new & 0o7777;
                 Ok(())
             }
@@ -398,28 +485,30 @@ impl Files for MemoryFiles {
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
         let tree = self.tree();
-        let dir = resolve(&tree, path, true)?;
-        if !is_dir(&tree, &dir) {
-            return Err(if tree.contains_key(&dir) {
-                error(io::ErrorKind::NotADirectory, path)
-            } else {
-                not_found(path)
-            });
+        let dir = tree.resolve(path, true)?;
+        if is_root(&dir) {
+            let mut top: Vec<OsString> = tree
+                .nodes
+                .keys()
+                .filter(|k| k.parent().is_some_and(is_root))
+                .filter_map(|k| k.file_name().map(OsString::from))
+                .collect();
+            top.sort();
+            return Ok(top);
         }
-        Ok(tree
-            .range::<Path, _>((Bound::Excluded(dir.as_path()), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(&dir))
-            .filter(|(k, _)| k.parent() == Some(dir.as_path()))
-            .filter_map(|(k, _)| k.file_name().map(OsString::from))
-            .collect())
+        match tree.nodes.get(&dir) {
+            Some(Node::Dir { children, .. }) => Ok(children.iter().cloned().collect()),
+            Some(_) => Err(error(io::ErrorKind::NotADirectory, path)),
+            None => Err(not_found(path)),
+        }
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut tree = self.tree();
-        let target = resolve(&tree, path, false)?;
-        match tree.get(&target) {
+        let target = tree.resolve(path, false)?;
+        match tree.nodes.get(&target) {
             Some(Node::File { .. } | Node::Link(_)) => {
-                tree.remove(&target);
+                tree.take(&target);
                 Ok(())
             }
             Some(Node::Dir { .. }) => Err(error(io::ErrorKind::IsADirectory, path)),
@@ -429,20 +518,16 @@ impl Files for MemoryFiles {
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut tree = self.tree();
-        let target = resolve(&tree, path, false)?;
-        if !tree.contains_key(&target) {
-            return Err(not_found(path));
-        }
-        for key in subtree(&tree, &target) {
-            tree.remove(&key);
-        }
-        Ok(())
+        let target = tree.resolve(path, false)?;
+        tree.take(&target)
+            .map(|_| ())
+            .ok_or_else(|| not_found(path))
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> io::Result<()> {
         let mut tree = self.tree();
-        let at = place(&tree, link)?;
-        if tree.contains_key(&at) {
+        let at = tree.place(link)?;
+        if tree.nodes.contains_key(&at) {
             return Err(error(io::ErrorKind::AlreadyExists, link));
         }
         tree.insert(at, Node::Link(target.to_path_buf()));
@@ -451,7 +536,7 @@ impl Files for MemoryFiles {
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         let tree = self.tree();
-        match tree.get(&resolve(&tree, path, false)?) {
+        match tree.nodes.get(&tree.resolve(path, false)?) {
             Some(Node::Link(target)) => Ok(target.clone()),
             Some(_) => Err(error(io::ErrorKind::InvalidInput, path)),
             None => Err(not_found(path)),
@@ -460,37 +545,31 @@ impl Files for MemoryFiles {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut tree = self.tree();
-        let source = resolve(&tree, from, false)?;
-        let Some(moved) = tree.get(&source).cloned() else {
+        let source = tree.resolve(from, false)?;
+        if !tree.nodes.contains_key(&source) {
             return Err(not_found(from));
-        };
-        let dest = place(&tree, to)?;
+        }
+        let dest = tree.place(to)?;
         if dest == source {
             return Ok(());
         }
-        match (&moved, tree.get(&dest)) {
-            (Node::Dir { .. }, Some(Node::Dir { .. })) if subtree(&tree, &dest).len() > 1 => {
+        match (tree.nodes.get(&source), tree.nodes.get(&dest)) {
+            (Some(Node::Dir { .. }), Some(Node::Dir { children, .. })) if !children.is_empty() => {
                 return Err(error(io::ErrorKind::DirectoryNotEmpty, to));
             }
-            (Node::Dir { .. }, Some(Node::Dir { .. })) => {}
-            (Node::Dir { .. }, Some(_)) => return Err(error(io::ErrorKind::NotADirectory, to)),
+            (Some(Node::Dir { .. }), Some(Node::Dir { .. })) => {}
+            (Some(Node::Dir { .. }), Some(_)) => {
+                return Err(error(io::ErrorKind::NotADirectory, to));
+            }
             (_, Some(Node::Dir { .. })) => return Err(error(io::ErrorKind::IsADirectory, to)),
             _ => {}
         }
         if dest.starts_with(&source) {
             return Err(error(io::ErrorKind::InvalidInput, to));
         }
-        tree.remove(&dest);
-        for key in subtree(&tree, &source) {
-            if let Some(node) = tree.remove(&key) {
-                let rel = key.strip_prefix(&source).unwrap_or(Path::new(""));
-                let new = if rel.as_os_str().is_empty() {
-                    dest.clone()
-                } else {
-                    dest.join(rel)
-                };
-                tree.insert(new, node);
-            }
+        tree.take(&dest);
+        if let Some(taken) = tree.take(&source) {
+            tree.put(dest, taken);
         }
         Ok(())
     }

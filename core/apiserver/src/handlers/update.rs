@@ -77,14 +77,9 @@ pub fn conflict(ctx: &Ctx) -> Status {
     )
 }
 
-/// The object without what changes on every write (for no-op detection).
-fn comparable(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        m.remove("managedFields");
-    }
-    v
+/// Whether a write would change nothing but what changes on every write.
+fn unchanged(new: &Value, old: &Value) -> bool {
+    meta::same_except(new, old, &[], &["resourceVersion", "managedFields"])
 }
 
 const IMMUTABLE: [&str; 6] = [
@@ -157,7 +152,7 @@ pub async fn commit_update(
     let had_generation = old.pointer("/metadata/generation").is_some();
     if had_generation || ctx.custom().is_some() || new.get("spec").is_some() {
         let mut generation = meta::generation(&old).max(1);
-        if had_generation && meta::spec_part(&old) != meta::spec_part(&new) {
+        if had_generation && !meta::same_spec(&old, &new) {
             generation += 1;
         }
         meta::set(&mut new, "generation", generation);
@@ -167,7 +162,7 @@ pub async fn commit_update(
     if crd::is_crd(&info) {
         crd::prepare(&mut new)?;
     }
-    if comparable(&new) == comparable(&old) {
+    if unchanged(&new, &old) {
         return Ok(old);
     }
     if !ctx.applying {
