@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::api;
 use super::engine::{Limits, WALL_CLOCK_TOKEN, sandbox, with_call};
@@ -163,10 +163,11 @@ impl RhaiController {
             ReconcileError::new(describe(&self.file, function, &e, &self.limits))
         };
         let obj = api::to_dynamic(obj).map_err(fail)?;
-        let ctx_map =
-            api::to_dynamic(&json!({ "name": ctx.name, "now": ctx.now })).map_err(fail)?;
         with_call(self.limits.wall_clock, Some(ctx.clone()), || {
             if function == "reconcile" {
+                let mut ctx_map = rhai::Map::new();
+                ctx_map.insert("name".into(), ctx.name.clone().into());
+                ctx_map.insert("now".into(), ctx.now.clone().into());
                 self.engine
                     .call_fn(&mut Scope::new(), &self.ast, function, (obj, ctx_map))
             } else {
