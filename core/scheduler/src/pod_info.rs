@@ -243,10 +243,54 @@ impl PodInfo {
     }
 
     /// Whether this pod carries pod (anti-)affinity terms that other pods must consult.
+    /// The info of a pod bound to a node, without the pod's spec and status: a placed pod
+    /// counts through the fields derived above (requests, labels, affinity, ports), and the
+    /// cache holds one per pod of the cluster for as long as the pod lives.
+    pub fn placed(mut self) -> PodInfo {
+        let meta = &self.pod.metadata;
+        self.pod = Arc::new(Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: meta.name.clone(),
+                namespace: meta.namespace.clone(),
+                uid: meta.uid.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        self
+    }
+
     pub fn has_affinity(&self) -> bool {
         !self.required_affinity.is_empty()
             || !self.required_anti_affinity.is_empty()
             || !self.preferred_affinity.is_empty()
             || !self.preferred_anti_affinity.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_placed_pod_keeps_what_it_counts_with_and_drops_its_spec() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "shop", "uid": "u1", "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i",
+                "resources": {"requests": {"cpu": "250m"}},
+                "ports": [{"containerPort": 80, "hostPort": 8080}]}]},
+        }))
+        .unwrap();
+        let pod = Arc::new(pod);
+        let full = PodInfo::new(pod.clone());
+        let placed = PodInfo::new(pod).placed();
+        assert!(placed.pod.spec.is_none() && placed.pod.status.is_none());
+        assert_eq!(placed.pod.metadata.uid.as_deref(), Some("u1"));
+        assert_eq!(placed.pod.metadata.name.as_deref(), Some("web-1"));
+        assert_eq!(placed.key, full.key);
+        assert_eq!(placed.node_name.as_deref(), Some("n1"));
+        assert_eq!(placed.labels, full.labels);
+        assert_eq!(placed.requests, full.requests);
+        assert_eq!(placed.host_ports.len(), 1);
     }
 }

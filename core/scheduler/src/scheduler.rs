@@ -424,8 +424,9 @@ impl Loop {
     }
 
     fn pod_applied(&mut self, pod: Pod, now: Instant) {
-        let info = Arc::new(PodInfo::new(Arc::new(pod)));
+        let info = PodInfo::new(Arc::new(pod));
         if info.node_name.is_some() {
+            let info = Arc::new(info.placed());
             self.queue.remove(&info.key);
             self.binding.remove(&info.key);
             self.last_failure.remove(&info.key);
@@ -439,6 +440,7 @@ impl Loop {
             }
             return;
         }
+        let info = Arc::new(info);
         if self.binding.contains_key(&info.key) {
             return;
         }

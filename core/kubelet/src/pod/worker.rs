@@ -235,14 +235,16 @@ impl PodWorker {
             if pod.is_some() {
                 last = pod.clone();
             }
+            // The passes are boxed: their state (several KB) is held while they run, not by
+            // every idle worker of a node with thousands of pods.
             let done = match &pod {
-                None => self.terminate(last.as_deref(), true).await,
+                None => Box::pin(self.terminate(last.as_deref(), true)).await,
                 Some(p) if p.metadata.deletion_timestamp.is_some() => {
-                    self.terminate(Some(p), false).await
+                    Box::pin(self.terminate(Some(p), false)).await
                 }
                 Some(p) => {
                     self.wake = None;
-                    if let Err(e) = self.sync(p).await {
+                    if let Err(e) = Box::pin(self.sync(p)).await {
                         tracing::warn!(pod = %self.uid, error = %e, "pod sync failed");
                     }
                     false
@@ -955,4 +957,24 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size_of_future<F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(PodWorker, watch::Receiver<Option<Arc<Pod>>>) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// A node holds one worker per pod for the pod's whole life, mostly waiting: its task
+    /// must not carry the state of a sync pass (over 7 KB when inlined).
+    #[test]
+    fn a_waiting_worker_holds_no_sync_state() {
+        let size = size_of_future(PodWorker::run);
+        assert!(size < 2048, "a worker task holds {size} bytes");
+    }
 }
