@@ -30,7 +30,7 @@ pub struct SimNodes {
     entries: Mutex<BTreeMap<String, Entry>>,
     count: std::sync::atomic::AtomicU32,
     scheduler: Option<SchedulerHandle>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl SimNodes {
@@ -45,7 +45,7 @@ impl SimNodes {
             entries: Mutex::default(),
             count: Default::default(),
             scheduler: Some(scheduler),
-            _dir: dir,
+            dir,
         };
         for name in names {
             sim.add_node(name).await;
@@ -55,7 +55,7 @@ impl SimNodes {
 
     /// Where the nodes' data dirs are (`<dir>/<node>`); their pod dirs are in [`Self::files`].
     pub fn data_dir(&self) -> &std::path::Path {
-        self._dir.path()
+        self.dir.path()
     }
 
     /// The memory the nodes keep their pod dirs in.
