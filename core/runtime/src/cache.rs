@@ -139,15 +139,16 @@ impl Store {
     /// Stores `obj`; returns the version it replaces.
     fn insert(&mut self, key: ObjectKey, obj: Arc<Value>) -> Option<Arc<Value>> {
         // Most updates (status, bindings) change neither index: only what changed is redone.
-        let (controller, labelled) = match self.objects.get(&key) {
+        let old = self.objects.get(&key).cloned();
+        let (controller, labelled) = match &old {
             Some(old) => (
                 controller_uid(old) != controller_uid(&obj),
                 !same_labels(old, &obj),
             ),
             None => (true, true),
         };
-        if let Some(old) = self.objects.get(&key).cloned() {
-            self.unindex(&key, &old, controller, labelled);
+        if let Some(old) = &old {
+            self.unindex(&key, old, controller, labelled);
         }
         self.index(&key, &obj, controller, labelled);
         self.objects.insert(key, obj)

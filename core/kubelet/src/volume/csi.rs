@@ -30,6 +30,7 @@ use skiff_hostpath::csi::v1::{
 use tonic::Code;
 
 use super::{VolumeContext, VolumePlugin};
+use crate::files::is_mount_point;
 use crate::pod::objects::Objects;
 use drivers::{Drivers, call};
 use record::Record;
@@ -158,10 +159,6 @@ fn capability(pv: &PersistentVolume, csi: &CSIPersistentVolumeSource) -> VolumeC
             mode: access_mode(&modes) as i32,
         }),
     }
-}
-
-fn is_mount_point(path: &Path) -> bool {
-    crate::files::is_mount_point(path)
 }
 
 fn ignore_not_found<T>(result: Result<T, drivers::Error>) -> Result<(), drivers::Error> {
