@@ -188,6 +188,10 @@ async fn accept_loop(
             a = listener.accept() => a,
         };
         let Ok((tcp, _)) = accepted else { continue };
+        // Responses go out as soon as they are written, not held back until the client
+        // acknowledges the previous segment (Nagle): an API answer is one small message, and
+        // kubectl's and the kube-apiserver's Go sockets work the same way.
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
         let watcher = graceful.watcher();
