@@ -318,11 +318,19 @@ pub fn track_update_subresource(
     managed::write(new, &entries);
 }
 
-/// The fields of `object` that can be owned through `subresource`.
+/// The fields of `object` that can be owned through `subresource`: for the main resource all
+/// but apiVersion, kind, `status` and server-set metadata; for `status`, `status` alone.
 fn owned_fields(object: &Value, ty: &TypeRef, subresource: Option<&str>) -> FieldSet {
-    let mut object = object.clone();
-    strip_unowned(&mut object, subresource);
-    FieldSet::of_value(&object, ty)
+    if subresource == Some("status") {
+        FieldSet::of_value_where(object, ty, |key| key == "status", |_| true)
+    } else {
+        FieldSet::of_value_where(
+            object,
+            ty,
+            |key| !matches!(key, "apiVersion" | "kind" | "status"),
+            |key| !SYSTEM_METADATA.contains(&key),
+        )
+    }
 }
 
 /// Removes from an applied configuration what the server alone sets: `status` and the
@@ -336,27 +344,6 @@ fn strip_server_set(config: &mut Value) {
         metadata.retain(|key, _| {
             !SYSTEM_METADATA.contains(&key.as_str()) || key == "name" || key == "namespace"
         });
-    }
-}
-
-/// Removes what no manager owns: apiVersion, kind, server-set metadata, and `status` for the
-/// main resource (everything but `status` for the status subresource).
-fn strip_unowned(object: &mut Value, subresource: Option<&str>) {
-    let Some(root) = object.as_object_mut() else {
-        return;
-    };
-    if subresource == Some("status") {
-        root.retain(|key, _| key == "status");
-        return;
-    }
-    root.shift_remove("apiVersion");
-    root.shift_remove("kind");
-    root.shift_remove("status");
-    if let Some(Value::Object(metadata)) = root.get_mut("metadata") {
-        metadata.retain(|key, _| !SYSTEM_METADATA.contains(&key.as_str()));
-        if metadata.is_empty() {
-            root.shift_remove("metadata");
-        }
     }
 }
 
@@ -441,6 +428,47 @@ mod tests {
         metadata.insert("uid".into(), json!("u-1"));
         metadata.insert("resourceVersion".into(), json!("7"));
         object
+    }
+
+    /// The trimmed copy `owned_fields` reads without making: what no manager owns removed.
+    fn strip_unowned(object: &mut Value, subresource: Option<&str>) {
+        let root = object.as_object_mut().unwrap();
+        if subresource == Some("status") {
+            root.retain(|key, _| key == "status");
+            return;
+        }
+        for key in ["apiVersion", "kind", "status"] {
+            root.shift_remove(key);
+        }
+        if let Some(Value::Object(metadata)) = root.get_mut("metadata") {
+            metadata.retain(|key, _| !SYSTEM_METADATA.contains(&key.as_str()));
+            if metadata.is_empty() {
+                root.shift_remove("metadata");
+            }
+        }
+    }
+
+    #[test]
+    fn owned_fields_are_the_fields_of_the_object_without_what_no_manager_owns() {
+        let mut with_labels = stored(deployment(2, json!({"app": "web"})));
+        with_labels["status"] = json!({"replicas": 2, "conditions": [{"type": "Available"}]});
+        let mut bare_metadata = with_labels.clone();
+        bare_metadata["metadata"] = json!({"name": "web", "uid": "u-1"});
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {},
+            "spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80}]}]},
+            "status": {"phase": "Running"}});
+        for object in [with_labels, bare_metadata, pod] {
+            let ty = TypeRef::of_object(&object);
+            for subresource in [None, Some("status")] {
+                let mut trimmed = object.clone();
+                strip_unowned(&mut trimmed, subresource);
+                assert_eq!(
+                    owned_fields(&object, &ty, subresource).to_fields_v1(),
+                    FieldSet::of_value(&trimmed, &ty).to_fields_v1(),
+                    "{object} through {subresource:?}"
+                );
+            }
+        }
     }
 
     fn entry<'a>(object: &'a Value, manager: &str) -> Option<&'a Value> {

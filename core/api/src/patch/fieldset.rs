@@ -88,7 +88,7 @@ impl FieldSet {
 
     /// The `fieldsV1` value of this set.
     pub fn to_fields_v1(&self) -> Value {
-        let mut map = Map::new();
+        let mut map = Map::with_capacity(self.children.len() + usize::from(self.member));
         if self.member && !self.children.is_empty() {
             map.insert(".".to_owned(), json!({}));
         }
@@ -103,6 +103,46 @@ impl FieldSet {
         let mut set = FieldSet::new();
         if let Value::Object(map) = object {
             set.walk_map(map, ty);
+        }
+        set
+    }
+
+    /// The fields of `object` under the top-level names `top` keeps, with only the keys of
+    /// `metadata` that `metadata` keeps (a `metadata` left empty is no field): the set of a
+    /// trimmed copy of the object, without making the copy.
+    pub fn of_value_where(
+        object: &Value,
+        ty: &TypeRef,
+        top: impl Fn(&str) -> bool,
+        metadata: impl Fn(&str) -> bool,
+    ) -> FieldSet {
+        let mut set = FieldSet::new();
+        let Value::Object(map) = object else {
+            return set;
+        };
+        for (name, child) in map.iter().filter(|(name, _)| top(name)) {
+            let child_ty = ty.field(name);
+            match child {
+                Value::Object(fields) if name == "metadata" && !child_ty.is_atomic() => {
+                    let mut node = FieldSet::new();
+                    for (key, value) in fields.iter().filter(|(key, _)| metadata(key)) {
+                        node.children.entry(field(key)).or_default().walk_value(
+                            value,
+                            &child_ty.field(key),
+                            &child_ty,
+                            key,
+                        );
+                    }
+                    if !node.children.is_empty() {
+                        set.children.insert(field(name), node);
+                    }
+                }
+                _ => set
+                    .children
+                    .entry(field(name))
+                    .or_default()
+                    .walk_value(child, &child_ty, ty, name),
+            }
         }
         set
     }
