@@ -1,6 +1,6 @@
 //! `api`: create, get, list and watch delivery through the API server (kube-rs client, over
 //! HTTPS or in-process), each beside the same operation on the bare embedded store in the same
-//! run.
+//! run; and requests that do nothing, for the transport's own ceiling.
 
 use crate::report::Figure;
 use crate::stats::percentile_ms;
@@ -81,6 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Transport::InProcess => kube::Client::new(server.local_service(), "default"),
     };
+    let floor = measure_request_floor(&client, &args).await?;
     let api = measure_api(client.clone(), api_store, &args).await?;
     let fanout = measure_fanout(client, &args).await?;
     server.shutdown().await;
@@ -89,6 +90,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         (
             "create_per_s",
             api.create_per_s,
+            "store_create_per_s",
+            base.create_per_s,
+            "ops/s",
+        ),
+        (
+            "version_get_per_s",
+            floor,
             "store_create_per_s",
             base.create_per_s,
             "ops/s",
@@ -240,6 +248,24 @@ async fn measure_store(store: Arc<EmbeddedStore>, args: &Args) -> anyhow::Result
         list_p99_ms: percentile_ms(&mut lists, 99.0),
         watch_p99_ms: percentile_ms(&mut delivery, 99.0),
     })
+}
+
+/// Requests per second that do no work at all (`GET /version`), sent by the same client at
+/// the same concurrency as the creates: what the transport (TLS, HTTP, the client's own
+/// encoding) allows on this machine before any handler, admission or store write.
+async fn measure_request_floor(client: &kube::Client, args: &Args) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    stream::iter(0..args.objects)
+        .map(|_| async move {
+            client
+                .apiserver_version()
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .buffer_unordered(args.concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(args.objects as f64 / started.elapsed().as_secs_f64())
 }
 
 async fn measure_api(
