@@ -22,6 +22,7 @@ mod machinery;
 mod namespaces;
 mod objects;
 mod openapi;
+mod partial;
 mod request;
 mod response;
 mod server;

@@ -39,6 +39,18 @@ impl Selectors {
         self.fields.as_ref()?.exact_value(field)
     }
 
+    /// The fields the selectors read of an object.
+    pub fn reads(&self) -> crate::partial::Paths {
+        let mut paths = crate::partial::Paths::default();
+        if self.labels.is_some() {
+            paths.add("metadata.labels");
+        }
+        for r in self.fields.iter().flat_map(|f| f.requirements()) {
+            paths.add(&r.field);
+        }
+        paths
+    }
+
     /// Whether an object matches every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.as_ref().is_none_or(|l| l.matches_object(obj))

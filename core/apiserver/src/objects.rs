@@ -2,6 +2,7 @@
 //! store revision, and store errors as API `Status`es.
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use skiff_api::{ResourceInfo, Status, meta};
 use skiff_store::{KeyValue, Revision, Store};
 
@@ -11,6 +12,73 @@ pub fn decode(kv: &KeyValue) -> Result<Value, Status> {
         .map_err(|e| Status::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
     meta::set_resource_version(&mut v, kv.mod_revision);
     Ok(v)
+}
+
+/// The object as served, with its `resourceVersion` and the `apiVersion` and `kind` of
+/// `info`, spliced from the stored bytes: the members are copied as they are, so nothing is
+/// decoded but the names of the top-level and `metadata` members. `None` when the bytes are
+/// not an object with a `metadata` object whose member names need no unescaping (then
+/// [`decode`] says what is wrong, or does the general work).
+pub fn served_json(kv: &KeyValue, info: &ResourceInfo) -> Option<Vec<u8>> {
+    let top: Members = serde_json::from_slice(&kv.value).ok()?;
+    let metadata = top.0.iter().find(|(k, _)| *k == "metadata")?.1;
+    let metadata: Members = serde_json::from_str(metadata.get()).ok()?;
+    let mut out = Vec::with_capacity(kv.value.len() + 64);
+    out.extend_from_slice(b"{\"apiVersion\":");
+    serde_json::to_writer(&mut out, &info.api_version()).ok()?;
+    out.extend_from_slice(b",\"kind\":");
+    serde_json::to_writer(&mut out, &info.kind).ok()?;
+    for (name, value) in top
+        .0
+        .iter()
+        .filter(|(k, _)| !matches!(*k, "apiVersion" | "kind"))
+    {
+        out.push(b',');
+        serde_json::to_writer(&mut out, name).ok()?;
+        out.push(b':');
+        if *name != "metadata" {
+            out.extend_from_slice(value.get().as_bytes());
+            continue;
+        }
+        out.push(b'{');
+        for (field, value) in metadata.0.iter().filter(|(k, _)| *k != "resourceVersion") {
+            serde_json::to_writer(&mut out, field).ok()?;
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"resourceVersion\":");
+        serde_json::to_writer(&mut out, &kv.mod_revision.to_string()).ok()?;
+        out.push(b'}');
+    }
+    out.push(b'}');
+    Some(out)
+}
+
+/// The members of a JSON object in order, their values left as they are in the bytes.
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Encodes an object for the store; the `resourceVersion` is not stored (the store's
@@ -105,6 +173,44 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn served_bytes_are_the_decoded_object_with_its_type() {
+        let registry = skiff_api::Registry::builtin();
+        let info = registry.by_kind("apps/v1", "Deployment").unwrap().clone();
+        let objects = [
+            json!({"apiVersion": "old/v0", "kind": "Old",
+                "metadata": {"name": "d", "labels": {"a\"b": "c\\d"}, "generation": 3},
+                "spec": {"replicas": 2, "template": {"metadata": {"resourceVersion": "x"}}},
+                "status": {}}),
+            json!({"metadata": {}, "data": [1, null, 2.5, "\u{e9}\n"]}),
+            json!({"spec": true, "metadata": {"resourceVersion": "999", "uid": "u"}}),
+        ];
+        for obj in objects {
+            let kv = KeyValue {
+                key: "/registry/apps/deployments/default/d".into(),
+                value: serde_json::to_vec(&obj).unwrap(),
+                create_revision: 1,
+                mod_revision: 42,
+            };
+            let served: Value = serde_json::from_slice(&served_json(&kv, &info).unwrap()).unwrap();
+            assert_eq!(served, with_type(decode(&kv).unwrap(), &info), "{obj}");
+        }
+        for bytes in [
+            &b"[1]"[..],
+            b"{\"spec\": 1}",
+            b"{\"metadata\": 3}",
+            b"{\"metadata\": {",
+        ] {
+            let kv = KeyValue {
+                key: "k".into(),
+                value: bytes.to_vec(),
+                create_revision: 1,
+                mod_revision: 1,
+            };
+            assert!(served_json(&kv, &info).is_none());
+        }
+    }
 
     #[test]
     fn stored_objects_leave_out_their_resource_version_only() {

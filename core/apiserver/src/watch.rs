@@ -16,9 +16,10 @@
 //! them. With a thousand nodes that is the difference between one wake-up per change and a
 //! thousand.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -29,6 +30,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::objects;
+use crate::partial::{self, Paths};
 
 /// How many recent changes a hub keeps for resuming watchers.
 const BACKLOG: usize = 4096;
@@ -62,25 +64,13 @@ impl Index {
     /// The field's value in a stored object, read as a field selector reads it (missing or
     /// `null` is ""). Only the path is decoded; anything else in the bytes is skipped.
     fn value_of(self, bytes: &[u8]) -> String {
-        #[derive(serde::Deserialize)]
-        struct Pod {
-            #[serde(default)]
-            spec: Option<Spec>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Spec {
-            #[serde(default, rename = "nodeName")]
-            node_name: Option<String>,
-        }
-        match self {
-            Index::NodeName => match serde_json::from_slice::<Pod>(bytes) {
-                Ok(pod) => pod.spec.and_then(|s| s.node_name).unwrap_or_default(),
-                // Not a string where a string belongs: read it the slow, general way.
-                Err(_) => serde_json::from_slice::<Value>(bytes)
-                    .map(|v| skiff_api::selector::field_value(&v, self.field()))
-                    .unwrap_or_default(),
-            },
-        }
+        static NODE_NAME: LazyLock<Paths> = LazyLock::new(|| Paths::of([Index::NodeName.field()]));
+        let paths = match self {
+            Index::NodeName => &*NODE_NAME,
+        };
+        partial::pick(bytes, paths)
+            .map(|v| skiff_api::selector::field_value(&v, self.field()))
+            .unwrap_or_default()
     }
 
     /// The values a change concerns: the object's now and, when different, before.
@@ -124,7 +114,6 @@ pub struct Change {
     pub revision: Revision,
     event: Arc<WatchEvent>,
     object: OnceLock<Option<Value>>,
-    prev: OnceLock<Option<Value>>,
     encoded: OnceLock<Option<Encoded>>,
 }
 
@@ -151,7 +140,6 @@ impl Change {
             revision: event.kv.mod_revision,
             event,
             object: OnceLock::new(),
-            prev: OnceLock::new(),
             encoded: OnceLock::new(),
         }
     }
@@ -169,23 +157,31 @@ impl Change {
             .as_ref()
     }
 
-    /// The object before an update.
-    pub fn prev(&self) -> Option<&Value> {
-        self.prev
-            .get_or_init(|| {
-                self.event
-                    .prev
-                    .as_ref()
-                    .and_then(|p| objects::decode(p).ok())
-            })
-            .as_ref()
+    /// Whether the change carries the object's state before it.
+    pub fn has_prev(&self) -> bool {
+        self.event.prev.is_some()
     }
 
-    /// The object's JSON with the `apiVersion` and `kind` of `info`: encoded by the first
-    /// watcher that asks, then shared (every watcher of one hub serves the same type; another
-    /// type is encoded apart).
+    /// The fields `paths` names of the object (with `prev`, of its state before the change;
+    /// `None` when there is none or the bytes are not JSON): picked from the stored bytes,
+    /// or read from the decoded object when a watcher has already decoded it.
+    pub fn pick(&self, paths: &Paths, prev: bool) -> Option<Cow<'_, Value>> {
+        let bytes = match (prev, self.object.get()) {
+            (true, _) => &self.event.prev.as_ref()?.value,
+            (false, Some(decoded)) => return decoded.as_ref().map(Cow::Borrowed),
+            (false, None) => &self.event.kv.value,
+        };
+        partial::pick(bytes, paths).ok().map(Cow::Owned)
+    }
+
+    /// The object's JSON with the `apiVersion` and `kind` of `info`: spliced from the stored
+    /// bytes by the first watcher that asks, then shared (every watcher of one hub serves the
+    /// same type; another type is encoded apart).
     pub fn encoded(&self, info: &ResourceInfo) -> Option<Bytes> {
         let encode = || {
+            if let Some(json) = objects::served_json(&self.event.kv, info) {
+                return Some(Bytes::from(json));
+            }
             let obj = objects::with_type(self.object()?.clone(), info);
             Some(Bytes::from(serde_json::to_vec(&obj).ok()?))
         };

@@ -12,17 +12,65 @@ use tokio::sync::mpsc;
 use super::Ctx;
 use crate::machinery::Selectors;
 use crate::objects;
+use crate::partial::Paths;
 use crate::watch::{Change, Error as WatchError};
+
+/// What a watcher asked to see: a namespace (by its store key prefix), perhaps one name, and
+/// selectors.
+struct Filter {
+    ns_prefix: String,
+    only_name: Option<String>,
+    selectors: Selectors,
+    /// The fields the name and the selectors read; `None` when they read nothing, and the
+    /// store key alone decides.
+    reads: Option<Paths>,
+}
+
+impl Filter {
+    fn new(ns_prefix: String, only_name: Option<String>, selectors: Selectors) -> Self {
+        let mut reads = selectors.reads();
+        if only_name.is_some() {
+            reads.add("metadata.name");
+        }
+        Filter {
+            ns_prefix,
+            only_name,
+            selectors,
+            reads: (!reads.is_empty()).then_some(reads),
+        }
+    }
+
+    /// Whether an object stored under `key` is one the watcher wants. The store key says the
+    /// namespace without allocating.
+    fn matches(&self, key: &str, obj: &Value) -> bool {
+        key.starts_with(&self.ns_prefix)
+            && self
+                .only_name
+                .as_deref()
+                .is_none_or(|n| meta::name(obj) == Some(n))
+            && self.selectors.matches(obj)
+    }
+
+    /// The same for a change's object (with `prev`, its state before), reading only the
+    /// fields the filter needs: this runs per watcher per change. `None` when there is no
+    /// such state or it cannot be read.
+    fn passes(&self, change: &Change, prev: bool) -> Option<bool> {
+        let Some(reads) = &self.reads else {
+            return (!prev || change.has_prev()).then(|| change.key().starts_with(&self.ns_prefix));
+        };
+        let obj = change.pick(reads, prev)?;
+        Some(self.matches(change.key(), &obj))
+    }
+}
 
 /// Which watch event, if any, a change is for a watcher with these filters: an update that
 /// moves an object into (out of) the selection is an `ADDED` (`DELETED`), as upstream.
-fn event_type(change: &Change, matches: &dyn Fn(&str, &Value) -> bool) -> Option<&'static str> {
-    let key = change.key();
-    let now = matches(key, change.object()?);
+fn event_type(change: &Change, filter: &Filter) -> Option<&'static str> {
+    let now = filter.passes(change, false)?;
     match change.kind {
         EventKind::Delete => now.then_some("DELETED"),
         EventKind::Put => {
-            let before = change.prev().is_some_and(|p| matches(key, p));
+            let before = filter.passes(change, true).unwrap_or(false);
             match (before, now) {
                 (true, true) => Some("MODIFIED"),
                 (false, true) => Some("ADDED"),
@@ -85,18 +133,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
                 value: value.to_string(),
             })
     });
-    // Runs per watcher per change: the store key says the namespace without allocating.
-    let matches = {
-        let ns_prefix = ns_prefix.clone();
-        let only_name = only_name.clone();
-        move |key: &str, obj: &Value| -> bool {
-            key.starts_with(&ns_prefix)
-                && only_name
-                    .as_deref()
-                    .is_none_or(|n| meta::name(obj) == Some(n))
-                && selectors.matches(obj)
-        }
-    };
+    let filter = Filter::new(ns_prefix.clone(), only_name, selectors);
 
     // Initial state: a list, when no revision was given (or initial events were asked for).
     let mut initial = Vec::new();
@@ -109,7 +146,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
             .map_err(|e| objects::store_error(e, &info, ""))?;
         for kv in &page.items {
             let obj = objects::with_type(objects::decode(kv)?, &info);
-            if matches(&kv.key, &obj) {
+            if filter.matches(&kv.key, &obj) {
                 initial.push(obj);
             }
         }
@@ -219,7 +256,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
                     }
                     Some(Ok(change)) => {
                         last = last.max(change.revision);
-                        let Some(kind) = event_type(&change, &matches) else { continue };
+                        let Some(kind) = event_type(&change, &filter) else { continue };
                         let sent = if shared {
                             change.encoded(&info).map(|json| line_around(kind, &json))
                         } else {
@@ -285,7 +322,7 @@ mod tests {
     #[test]
     fn updates_moving_objects_across_the_selector_are_added_or_deleted() {
         let sel = Selectors::parse(Some("app=web"), None).unwrap();
-        let m = move |_: &str, o: &Value| sel.matches(o);
+        let m = Filter::new("/registry/pods/default/".into(), None, sel);
         let web = json!({"metadata": {"labels": {"app": "web"}}});
         let db = json!({"metadata": {"labels": {"app": "db"}}});
         assert_eq!(
@@ -312,5 +349,67 @@ mod tests {
             event_type(&change(EventKind::Delete, web, None), &m),
             Some("DELETED")
         );
+    }
+
+    #[test]
+    fn a_filter_that_reads_no_field_goes_by_the_key() {
+        let pod = json!({"metadata": {"name": "p"}});
+        let here = Filter::new(
+            "/registry/pods/default/".into(),
+            None,
+            Selectors::parse(None, None).unwrap(),
+        );
+        let elsewhere = Filter::new(
+            "/registry/pods/other/".into(),
+            None,
+            Selectors::parse(None, None).unwrap(),
+        );
+        assert!(here.reads.is_none());
+        let created = change(EventKind::Put, pod.clone(), None);
+        let updated = change(EventKind::Put, pod.clone(), Some(pod.clone()));
+        let deleted = change(EventKind::Delete, pod, None);
+        assert_eq!(event_type(&created, &here), Some("ADDED"));
+        assert_eq!(event_type(&updated, &here), Some("MODIFIED"));
+        assert_eq!(event_type(&deleted, &here), Some("DELETED"));
+        for c in [&created, &updated, &deleted] {
+            assert_eq!(event_type(c, &elsewhere), None);
+        }
+    }
+
+    #[test]
+    fn picked_fields_and_decoded_objects_give_the_same_events() {
+        let filter = || {
+            Filter::new(
+                "/registry/pods/".into(),
+                Some("p".into()),
+                Selectors::parse(Some("app=web"), Some("spec.nodeName!=")).unwrap(),
+            )
+        };
+        let pod = |node: &str, app: &str| {
+            json!({"metadata": {"name": "p", "labels": {"app": app}},
+                "spec": {"nodeName": node, "containers": [{"name": "c"}]}})
+        };
+        let cases = [
+            (pod("", "web"), Some(pod("", "web")), None),
+            (pod("n1", "web"), Some(pod("", "web")), Some("ADDED")),
+            (pod("n1", "web"), Some(pod("n1", "web")), Some("MODIFIED")),
+            (pod("n1", "db"), Some(pod("n1", "web")), Some("DELETED")),
+            (pod("n1", "web"), None, Some("ADDED")),
+        ];
+        for (now, before, expected) in cases {
+            let picked = change(EventKind::Put, now.clone(), before.clone());
+            assert_eq!(
+                event_type(&picked, &filter()),
+                expected,
+                "{now} after {before:?}"
+            );
+            let decoded = change(EventKind::Put, now.clone(), before.clone());
+            assert!(decoded.object().is_some());
+            assert_eq!(
+                event_type(&decoded, &filter()),
+                expected,
+                "{now} after {before:?}"
+            );
+        }
     }
 }
