@@ -79,6 +79,12 @@ pub struct ControllerConfig {
     /// Period of full resync; `None` takes the host's default.
     #[serde(default)]
     pub resync_seconds: Option<f64>,
+    /// How many keys are reconciled at once (never one key twice at once); 1 when not
+    /// given. A reconcile that waits on the API (a batch of creates) holds its worker
+    /// meanwhile, so a controller of many objects wants several, as upstream's
+    /// `--concurrent-*-syncs`.
+    #[serde(default)]
+    pub workers: Option<usize>,
 }
 
 impl ControllerConfig {

@@ -22,6 +22,8 @@ use crate::resources::Resources;
 
 /// How many waiting changes one blocking call maps at most.
 const MAP_BATCH: usize = 64;
+/// The most workers a controller may ask for.
+const MAX_WORKERS: usize = 64;
 
 /// What every controller of a host shares.
 #[derive(Clone)]
@@ -229,14 +231,18 @@ impl Runner {
             });
         }
 
-        // The worker.
-        {
+        // The workers: the queue hands a key to one of them at a time.
+        for _ in 0..config.workers.unwrap_or(1).clamp(1, MAX_WORKERS) {
             let queue = queue.clone();
             let cancel = cancel.clone();
             let stats = stats.clone();
             let metrics = shared.metrics.clone();
             let mut leading = shared.leading.clone();
             let cluster = cluster.clone();
+            let primary = primary.clone();
+            let controller = controller.clone();
+            let context = context.clone();
+            let name = name.clone();
             tokio::spawn(async move {
                 loop {
                     tokio::select! {

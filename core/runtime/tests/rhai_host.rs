@@ -678,3 +678,64 @@ fn reconcile(obj, ctx) {
     seen("c-2-c").await;
     host.shutdown().await;
 }
+
+/// Each Website waits, inside its reconcile, for the marker its peer's reconcile creates:
+/// both finish only when the two reconciles run at the same time.
+const PAIRS: &str = r#"
+fn config() {
+    #{ name: "pairs", primary: #{ apiVersion: "example.skiff.dev/v1", kind: "Website" }, workers: 2 }
+}
+
+fn reconcile(obj, ctx) {
+    if obj.deleted == true || obj.status?.met == true { return; }
+    let ns = obj.metadata.namespace;
+    let marker = "here-" + obj.metadata.name;
+    create(#{ apiVersion: "v1", kind: "ConfigMap", metadata: #{ name: marker, namespace: ns } });
+    let deadline = now() + 3.0;
+    let seen = false;
+    while !seen && now() < deadline {
+        seen = get("v1", "ConfigMap", ns, "here-" + obj.spec.peer) != ();
+    }
+    if !seen {
+        delete("v1", "ConfigMap", ns, marker);
+        throw "the peer's reconcile was not running meanwhile";
+    }
+    obj.status = #{ met: true };
+    update_status(obj);
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_controller_with_several_workers_reconciles_different_objects_at_once() {
+    init_tracing();
+    let api = ApiServer::start().await;
+    api.install_website_crd().await;
+    let dir = api.subdir("controllers");
+    write(&dir, "pairs.rhai", PAIRS);
+    let mut config = config(&dir);
+    // The waiting loop spins: only the wall clock bounds it.
+    config.limits = Limits {
+        max_operations: u64::MAX,
+        ..Limits::default()
+    };
+    let host = Host::start(api.client.clone(), config).await.unwrap();
+
+    create_website(&api.client, "left", json!({"peer": "right"})).await;
+    create_website(&api.client, "right", json!({"peer": "left"})).await;
+    let websites = websites(&api.client, "default");
+    for name in ["left", "right"] {
+        eventually(
+            &format!("{name} met its peer"),
+            Duration::from_secs(20),
+            || {
+                let websites = websites.clone();
+                async move {
+                    let site = websites.get(name).await.ok()?;
+                    (site.data["status"]["met"] == json!(true)).then_some(())
+                }
+            },
+        )
+        .await;
+    }
+    host.shutdown().await;
+}

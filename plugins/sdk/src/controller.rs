@@ -41,7 +41,7 @@ pub struct Context<'a> {
 /// different objects may run concurrently, hence `Sync`.
 pub trait Controller: Default + Send + Sync + 'static {
     /// The same map a Rhai script's `config()` returns: `name`, `primary`, `owns`,
-    /// `watches`, `resync_seconds`.
+    /// `watches`, `resync_seconds`, `workers`.
     fn config(&self) -> Value;
 
     /// Brings the world in line with `obj`. `obj` is `{"deleted": true, "namespace", "name"}`
