@@ -9,8 +9,9 @@ use super::Error;
 /// The operations are all-or-nothing: a failed `test` or a bad path returns an error and the
 /// caller's object is left as it was.
 pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, Error> {
-    let operations: json_patch::Patch =
-        serde_json::from_value(patch.clone()).map_err(Error::InvalidJsonPatch)?;
+    // Read from the borrowed value: no copy of the patch before it is parsed.
+    let operations = <json_patch::Patch as serde::Deserialize>::deserialize(patch)
+        .map_err(Error::InvalidJsonPatch)?;
     let mut patched = target.clone();
     json_patch::patch(&mut patched, &operations).map_err(Error::JsonPatch)?;
     Ok(patched)
