@@ -327,14 +327,21 @@ impl Cluster {
     /// the order given) is the error, otherwise the created objects in that order.
     pub fn create_all(&self, objects: &[Value]) -> Result<Vec<Value>, Error> {
         use futures::StreamExt;
-        let requests = objects
+        // Everything is checked before the first request goes out; the requests themselves
+        // are made as they are sent: a request's future holds the whole client pipeline's
+        // state, and hundreds of them made at once were a large allocation per batch.
+        let prepared = objects
             .iter()
             .map(|obj| {
                 let kind = kind_of(obj)?;
                 let (namespace, name) = Self::namespace_name(obj);
                 let api = self.api_for(&kind, &namespace)?;
-                let body = to_dynamic(obj)?;
-                Ok(async move {
+                Ok((kind, namespace, name, api, to_dynamic(obj)?))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let results: Vec<Result<Value, Error>> = self.block_on(
+            futures::stream::iter(prepared)
+                .map(|(kind, namespace, name, api, body)| async move {
                     api.create(&PostParams::default(), &body)
                         .await
                         .map(to_value)
@@ -344,10 +351,6 @@ impl Cluster {
                             source,
                         })
                 })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let results: Vec<Result<Value, Error>> = self.block_on(
-            futures::stream::iter(requests)
                 .buffered(CREATES_AT_ONCE)
                 .collect(),
         );
