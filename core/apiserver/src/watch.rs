@@ -16,7 +16,6 @@
 //! them. With a thousand nodes that is the difference between one wake-up per change and a
 //! thousand.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -114,7 +113,19 @@ pub struct Change {
     pub revision: Revision,
     event: Arc<WatchEvent>,
     object: OnceLock<Option<Value>>,
+    /// What watchers' filters picked, per state (before the change or not) and set of
+    /// paths: the watchers of one kind of selector (all label selectors read the labels)
+    /// share one pick.
+    picked: Mutex<Vec<Picked>>,
     encoded: OnceLock<Option<Encoded>>,
+}
+
+/// The fields of one state of a change that one set of paths names.
+#[derive(Debug)]
+struct Picked {
+    prev: bool,
+    paths: Paths,
+    view: Option<Arc<Value>>,
 }
 
 /// The object as sent to watchers, with the type it was encoded for.
@@ -140,6 +151,7 @@ impl Change {
             revision: event.kv.mod_revision,
             event,
             object: OnceLock::new(),
+            picked: Mutex::new(Vec::new()),
             encoded: OnceLock::new(),
         }
     }
@@ -163,15 +175,27 @@ impl Change {
     }
 
     /// The fields `paths` names of the object (with `prev`, of its state before the change;
-    /// `None` when there is none or the bytes are not JSON): picked from the stored bytes,
-    /// or read from the decoded object when a watcher has already decoded it.
-    pub fn pick(&self, paths: &Paths, prev: bool) -> Option<Cow<'_, Value>> {
-        let bytes = match (prev, self.object.get()) {
-            (true, _) => &self.event.prev.as_ref()?.value,
-            (false, Some(decoded)) => return decoded.as_ref().map(Cow::Borrowed),
-            (false, None) => &self.event.kv.value,
+    /// `None` when there is none or the bytes are not JSON), picked from the stored bytes by
+    /// the first watcher that asks for these paths and shared with the others.
+    pub fn pick(&self, paths: &Paths, prev: bool) -> Option<Arc<Value>> {
+        let mut picked = self.picked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = picked.iter().find(|p| p.prev == prev && p.paths == *paths) {
+            return p.view.clone();
+        }
+        let bytes = if prev {
+            self.event.prev.as_ref().map(|kv| &kv.value)
+        } else {
+            Some(&self.event.kv.value)
         };
-        partial::pick(bytes, paths).ok().map(Cow::Owned)
+        let view = bytes
+            .and_then(|b| partial::pick(b, paths).ok())
+            .map(Arc::new);
+        picked.push(Picked {
+            prev,
+            paths: paths.clone(),
+            view: view.clone(),
+        });
+        view
     }
 
     /// The object's JSON with the `apiVersion` and `kind` of `info`: spliced from the stored
@@ -558,6 +582,18 @@ mod tests {
         assert_eq!(obj["apiVersion"], "v1");
         assert_eq!(obj["metadata"]["resourceVersion"], rev.to_string());
         assert_eq!(obj["data"]["n"], 1);
+
+        // Filters reading the same fields share one pick; other fields are picked apart.
+        let labels = Paths::of(["metadata.labels"]);
+        let first = a.pick(&labels, false).unwrap();
+        assert!(Arc::ptr_eq(&first, &b.pick(&labels, false).unwrap()));
+        let data = a.pick(&Paths::of(["data"]), false).unwrap();
+        assert!(!Arc::ptr_eq(&first, &data));
+        assert_eq!(*data, json!({"data": {"n": 1}}));
+        assert!(
+            a.pick(&labels, true).is_none(),
+            "a creation has no state before"
+        );
     }
 
     const PODS: &str = "/registry/core/pods/";
