@@ -174,7 +174,7 @@ pub fn server_side_apply(
 
     let mut base = live.clone();
     if let Some(metadata) = base.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.shift_remove("managedFields");
+        metadata.remove("managedFields");
     }
     let current = base.clone();
     remove_abandoned(&mut base, &previous, &applied_set, &entries, &mine);
@@ -339,7 +339,7 @@ fn strip_server_set(config: &mut Value) {
     let Some(root) = config.as_object_mut() else {
         return;
     };
-    root.shift_remove("status");
+    root.remove("status");
     if let Some(Value::Object(metadata)) = root.get_mut("metadata") {
         metadata.retain(|key, _| {
             !SYSTEM_METADATA.contains(&key.as_str()) || key == "name" || key == "namespace"
@@ -438,12 +438,12 @@ mod tests {
             return;
         }
         for key in ["apiVersion", "kind", "status"] {
-            root.shift_remove(key);
+            root.remove(key);
         }
         if let Some(Value::Object(metadata)) = root.get_mut("metadata") {
             metadata.retain(|key, _| !SYSTEM_METADATA.contains(&key.as_str()));
             if metadata.is_empty() {
-                root.shift_remove("metadata");
+                root.remove("metadata");
             }
         }
     }

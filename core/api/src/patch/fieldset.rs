@@ -299,7 +299,7 @@ pub fn remove_at(object: &mut Value, path: &[Element]) -> bool {
         }
     }
     match (find(current, last), current) {
-        (Some(Position::Field(name)), Value::Object(map)) => map.shift_remove(name).is_some(),
+        (Some(Position::Field(name)), Value::Object(map)) => map.remove(name).is_some(),
         (Some(Position::Item(at)), Value::Array(items)) => {
             items.remove(at);
             true

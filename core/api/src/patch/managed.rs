@@ -174,7 +174,7 @@ pub fn write(object: &mut Value, entries: &[Entry]) {
         .map(Entry::to_value)
         .collect();
     if list.is_empty() {
-        metadata.shift_remove("managedFields");
+        metadata.remove("managedFields");
     } else {
         metadata.insert("managedFields".into(), Value::Array(list));
     }

@@ -63,7 +63,7 @@ fn merge_map(
             Some(Value::String(d)) if d == "delete" => return Ok(None),
             Some(Value::String(d)) if d == "replace" => {
                 let mut rest = patch.clone();
-                rest.shift_remove(PATCH);
+                rest.remove(PATCH);
                 return merge_map(Map::new(), &rest, ty, mode);
             }
             Some(other) => return Err(Error::UnknownDirective(directive_text(other))),
@@ -101,7 +101,7 @@ fn merge_map(
             continue;
         }
         if value.is_null() {
-            original.shift_remove(key);
+            original.remove(key);
             continue;
         }
         let field = ty.field(key);
@@ -112,7 +112,7 @@ fn merge_map(
                 original.insert(key.clone(), merged);
             }
             None => {
-                original.shift_remove(key);
+                original.remove(key);
             }
         }
     }

@@ -237,7 +237,7 @@ mod tests {
             ),
             vec![
                 "spec.rules[0].host: Invalid value: \"10.0.0.1\": must be a DNS name, not an IP address",
-                "spec.rules[0].http.paths[0].backend.service.port: Invalid value: {\"number\":80,\"name\":\"http\"}: cannot set both port name & port number",
+                "spec.rules[0].http.paths[0].backend.service.port: Invalid value: {\"name\":\"http\",\"number\":80}: cannot set both port name & port number",
             ]
         );
         assert!(messages(json!({"rules": [{"host": "*.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]})).is_empty());

@@ -485,8 +485,8 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                "spec.on: Invalid value: \"string\": spec.on in body must be of type boolean: \"string\"",
                 "spec.n: Invalid value: \"number\": spec.n in body must be of type integer: \"number\"",
+                "spec.on: Invalid value: \"string\": spec.on in body must be of type boolean: \"string\"",
             ]
         );
     }
@@ -525,9 +525,9 @@ mod tests {
                 json!({"spec": {"replicas": -1, "weight": 1, "port": 5000000000i64}})
             ),
             vec![
+                "spec.port: Invalid value: 5000000000: spec.port in body must be of type int32: 5000000000",
                 "spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0",
                 "spec.weight: Invalid value: 1: spec.weight in body should be less than 1",
-                "spec.port: Invalid value: 5000000000: spec.port in body must be of type int32: 5000000000",
             ]
         );
         assert_eq!(
@@ -555,9 +555,9 @@ mod tests {
                 json!({"spec": {"code": "a", "at": "yesterday"}})
             ),
             vec![
+                "spec.at: Invalid value: \"yesterday\": spec.at in body must be of type date-time: \"yesterday\"",
                 "spec.code: Invalid value: \"a\": spec.code in body should be at least 2 chars long",
                 "spec.code: Invalid value: \"a\": spec.code in body should match '^[A-Z]+$'",
-                "spec.at: Invalid value: \"yesterday\": spec.at in body must be of type date-time: \"yesterday\"",
             ]
         );
         assert_eq!(
@@ -633,9 +633,9 @@ mod tests {
                 json!({"spec": {"never": null, "port": true, "env": {"A": 1}}})
             ),
             vec![
+                "spec.env.A: Invalid value: \"integer\": spec.env.A in body must be of type string: \"integer\"",
                 "spec.never: Invalid value: \"null\": spec.never in body must be of type string: \"null\"",
                 "spec.port: Invalid value: \"boolean\": spec.port in body must be of type integer or string: \"boolean\"",
-                "spec.env.A: Invalid value: \"integer\": spec.env.A in body must be of type string: \"integer\"",
             ]
         );
     }
