@@ -27,16 +27,51 @@ pub fn check(fields: &[String]) -> Result<(), Error> {
 /// `obj` with only `apiVersion`, `kind` and the values at `fields` (dotted paths); absent
 /// paths stay absent.
 pub fn project<S: AsRef<str>>(obj: &Value, fields: &[S]) -> Value {
-    let mut out = Map::new();
+    Value::Object(project_into(obj, fields))
+}
+
+/// A map a projection is written into: JSON, or a script's own map, so a projection handed
+/// to a script is not first copied as JSON.
+pub trait Target: Default {
+    /// Sets `name` to a copy of `value`.
+    fn put(&mut self, name: &str, value: &Value);
+    /// Removes and returns the map at `name` (empty if there is none).
+    fn take_map(&mut self, name: &str) -> Self;
+    /// Sets `name` to `map`.
+    fn put_map(&mut self, name: &str, map: Self);
+    fn is_empty(&self) -> bool;
+}
+
+impl Target for Map<String, Value> {
+    fn put(&mut self, name: &str, value: &Value) {
+        self.insert(name.to_string(), value.clone());
+    }
+    fn take_map(&mut self, name: &str) -> Self {
+        match self.remove(name) {
+            Some(Value::Object(inner)) => inner,
+            _ => Map::new(),
+        }
+    }
+    fn put_map(&mut self, name: &str, map: Self) {
+        self.insert(name.to_string(), Value::Object(map));
+    }
+    fn is_empty(&self) -> bool {
+        Map::is_empty(self)
+    }
+}
+
+/// [`project`] into any [`Target`].
+pub fn project_into<T: Target, S: AsRef<str>>(obj: &Value, fields: &[S]) -> T {
+    let mut out = T::default();
     for top in ["apiVersion", "kind"] {
         if let Some(v) = obj.get(top) {
-            out.insert(top.into(), v.clone());
+            out.put(top, v);
         }
     }
     for field in fields {
         copy_path(obj, &mut out, field.as_ref());
     }
-    Value::Object(out)
+    out
 }
 
 /// The value at a dotted path, if there is one.
@@ -52,26 +87,23 @@ pub fn same_at<S: AsRef<str>>(a: &Value, b: &Value, fields: &[S]) -> bool {
         .all(|f| at(a, f.as_ref()) == at(b, f.as_ref()))
 }
 
-fn copy_path(from: &Value, to: &mut Map<String, Value>, path: &str) {
+fn copy_path<T: Target>(from: &Value, to: &mut T, path: &str) {
     let (head, rest) = match path.split_once('.') {
         Some((head, rest)) => (head, Some(rest)),
         None => (path, None),
     };
     let Some(value) = from.get(head) else { return };
     let Some(rest) = rest else {
-        to.insert(head.to_string(), value.clone());
+        to.put(head, value);
         return;
     };
     if !value.is_object() {
         return;
     }
-    let mut inner = match to.remove(head) {
-        Some(Value::Object(inner)) => inner,
-        _ => Map::new(),
-    };
+    let mut inner = to.take_map(head);
     copy_path(value, &mut inner, rest);
     if !inner.is_empty() {
-        to.insert(head.to_string(), Value::Object(inner));
+        to.put_map(head, inner);
     }
 }
 

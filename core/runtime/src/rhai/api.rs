@@ -14,12 +14,68 @@ use crate::functions;
 type Result<T> = std::result::Result<T, Box<EvalAltResult>>;
 
 /// JSON to a script value.
-pub fn to_dynamic(value: &Value) -> Result<Dynamic> {
-    rhai::serde::to_dynamic(value)
+///
+/// Written out rather than through `rhai::serde`: every object a script is handed goes
+/// through here, and the generic serializer builds each map and string in steps. The
+/// result is the same: null is `()`, integers that fit are `INT`, other numbers `FLOAT`.
+pub fn to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(FLOAT::NAN)),
+        },
+        Value::String(s) => Dynamic::from(rhai::ImmutableString::from(s.as_str())),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
+        Value::Object(members) => Dynamic::from_map(
+            members
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+                .collect(),
+        ),
+    }
 }
 
 /// A script value to JSON.
+///
+/// Written out for the values JSON has, as [`to_dynamic`]; anything else (blobs, characters,
+/// values shared by closures) goes through `rhai::serde`, which also names what cannot be
+/// converted.
 pub fn to_json(value: &Dynamic) -> Result<Value> {
+    if value.is_shared() {
+        return rhai::serde::from_dynamic(value);
+    }
+    if value.is_unit() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::from(i));
+    }
+    if let Ok(f) = value.as_float() {
+        // As serde_json's own visitor: a number JSON cannot hold becomes null.
+        return Ok(serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number));
+    }
+    if let Ok(s) = value.as_immutable_string_ref() {
+        return Ok(Value::String(s.as_str().to_owned()));
+    }
+    if let Ok(items) = value.as_array_ref() {
+        return items
+            .iter()
+            .map(to_json)
+            .collect::<Result<_>>()
+            .map(Value::Array);
+    }
+    if let Ok(members) = value.as_map_ref() {
+        return members
+            .iter()
+            .map(|(k, v)| Ok((k.to_string(), to_json(v)?)))
+            .collect::<Result<_>>()
+            .map(Value::Object);
+    }
     rhai::serde::from_dynamic(value)
 }
 
@@ -28,12 +84,13 @@ fn fail(error: impl std::fmt::Display) -> Box<EvalAltResult> {
 }
 
 fn optional(value: Option<Value>) -> Result<Dynamic> {
-    value.map_or(Ok(Dynamic::UNIT), |v| to_dynamic(&v))
+    Ok(value.map_or(Dynamic::UNIT, |v| to_dynamic(&v)))
 }
 
 fn array<V: Borrow<Value>>(values: &[V]) -> Result<Dynamic> {
-    let items: Result<Array> = values.iter().map(|v| to_dynamic(v.borrow())).collect();
-    Ok(Dynamic::from_array(items?))
+    Ok(Dynamic::from_array(
+        values.iter().map(|v| to_dynamic(v.borrow())).collect(),
+    ))
 }
 
 /// Each object with only the dotted paths in `fields` (and its type), or whole without them.
@@ -41,11 +98,31 @@ fn projected<V: Borrow<Value>>(values: &[V], fields: Option<&[String]>) -> Resul
     let Some(fields) = fields else {
         return array(values);
     };
-    let items: Result<Array> = values
-        .iter()
-        .map(|v| to_dynamic(&crate::projection::project(v.borrow(), fields)))
-        .collect();
-    Ok(Dynamic::from_array(items?))
+    Ok(Dynamic::from_array(
+        values
+            .iter()
+            .map(|v| Dynamic::from_map(crate::projection::project_into(v.borrow(), fields)))
+            .collect(),
+    ))
+}
+
+/// Projections straight into a script's map.
+impl crate::projection::Target for Map {
+    fn put(&mut self, name: &str, value: &Value) {
+        self.insert(name.into(), to_dynamic(value));
+    }
+    fn take_map(&mut self, name: &str) -> Self {
+        match self.remove(name) {
+            Some(inner) if inner.is_map() => inner.cast::<Map>(),
+            _ => Map::new(),
+        }
+    }
+    fn put_map(&mut self, name: &str, map: Self) {
+        self.insert(name.into(), Dynamic::from_map(map));
+    }
+    fn is_empty(&self) -> bool {
+        Map::is_empty(self)
+    }
 }
 
 /// A script's `fields` argument: an array of dotted paths.
@@ -151,7 +228,16 @@ pub fn register(engine: &mut Engine) {
     );
     let children = |owner: Map, api_version: &str, k: &str, fields: Option<&[String]>| {
         let ctx = current_context()?;
-        let owner = to_json(&Dynamic::from_map(owner))?;
+        // Only the owner's uid and namespace are read: converting all of it (a set with its
+        // pod template) for them cost more than the lookup.
+        let meta = |key: &str| {
+            owner
+                .get("metadata")
+                .and_then(|m| m.read_lock::<Map>())
+                .and_then(|m| m.get(key).and_then(|v| v.clone().into_string().ok()))
+        };
+        let owner =
+            serde_json::json!({"metadata": {"uid": meta("uid"), "namespace": meta("namespace")}});
         projected(
             &ctx.cluster
                 .children(&owner, &kind(api_version, k))
@@ -246,11 +332,11 @@ pub fn register(engine: &mut Engine) {
     // writes through the API
     engine.register_fn("create", |obj: Map| -> Result<Dynamic> {
         let ctx = current_context()?;
-        to_dynamic(
+        Ok(to_dynamic(
             &ctx.cluster
                 .create(&to_json(&Dynamic::from_map(obj))?)
                 .map_err(fail)?,
-        )
+        ))
     });
     engine.register_fn("create_all", |objects: Array| -> Result<Dynamic> {
         let ctx = current_context()?;
@@ -259,38 +345,38 @@ pub fn register(engine: &mut Engine) {
     });
     engine.register_fn("update", |obj: Map| -> Result<Dynamic> {
         let ctx = current_context()?;
-        to_dynamic(
+        Ok(to_dynamic(
             &ctx.cluster
                 .update(&to_json(&Dynamic::from_map(obj))?)
                 .map_err(fail)?,
-        )
+        ))
     });
     engine.register_fn("update_status", |obj: Map| -> Result<Dynamic> {
         let ctx = current_context()?;
-        to_dynamic(
+        Ok(to_dynamic(
             &ctx.cluster
                 .update_status(&to_json(&Dynamic::from_map(obj))?)
                 .map_err(fail)?,
-        )
+        ))
     });
     engine.register_fn("finalize", |obj: Map| -> Result<Dynamic> {
         let ctx = current_context()?;
-        to_dynamic(
+        Ok(to_dynamic(
             &ctx.cluster
                 .finalize(&to_json(&Dynamic::from_map(obj))?)
                 .map_err(fail)?,
-        )
+        ))
     });
     engine.register_fn(
         "patch",
         |api_version: &str, k: &str, namespace: &str, name: &str, patch: Map| -> Result<Dynamic> {
             let ctx = current_context()?;
             let patch = to_json(&Dynamic::from_map(patch))?;
-            to_dynamic(
+            Ok(to_dynamic(
                 &ctx.cluster
                     .patch(&kind(api_version, k), namespace, name, &patch)
                     .map_err(fail)?,
-            )
+            ))
         },
     );
     engine.register_fn(
@@ -344,7 +430,9 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("set_owner", |child: Map, owner: Map| -> Result<Dynamic> {
         let child = to_json(&Dynamic::from_map(child))?;
         let owner = to_json(&Dynamic::from_map(owner))?;
-        to_dynamic(&cluster::with_owner(child, &owner).map_err(fail)?)
+        Ok(to_dynamic(
+            &cluster::with_owner(child, &owner).map_err(fail)?,
+        ))
     });
     engine.register_fn(
         "event",
@@ -425,4 +513,65 @@ pub fn keys(value: &Dynamic) -> Result<Vec<ObjectKey>> {
         .into_iter()
         .map(|item| serde_json::from_value(item).map_err(fail))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sample() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-1", "labels": {"app": "web"}, "deletionTimestamp": null},
+            "spec": {"nodeName": "sim-3", "priority": -7, "ratio": 0.25, "big": 18446744073709551615u64,
+                "hostNetwork": false, "containers": [{"name": "c", "ports": [{"containerPort": 80}]}],
+                "empty": {}, "none": []},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+        })
+    }
+
+    #[test]
+    fn conversions_agree_with_rhai_serde() {
+        let obj = sample();
+        let ours = to_dynamic(&obj);
+        let theirs = rhai::serde::to_dynamic(&obj).unwrap();
+        // Compared through their printed form: Dynamic has no deep equality.
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        let mut back = obj.clone();
+        // Past INT, a number is a float in a script, as with rhai's own conversion.
+        back["spec"]["big"] = json!(u64::MAX as f64);
+        assert_eq!(to_json(&ours).unwrap(), back);
+        assert_eq!(
+            to_json(&ours).unwrap(),
+            rhai::serde::from_dynamic::<Value>(&theirs).unwrap()
+        );
+    }
+
+    #[test]
+    fn script_values_json_has_no_word_for_still_convert() {
+        assert_eq!(to_json(&Dynamic::from_char('x')).unwrap(), json!("x"));
+        assert_eq!(
+            to_json(&Dynamic::from_float(FLOAT::NAN)).unwrap(),
+            json!(null)
+        );
+        assert_eq!(to_json(&Dynamic::from_int(-3)).unwrap(), json!(-3));
+        assert!(to_json(&Dynamic::from(std::time::Instant::now())).is_err());
+    }
+
+    #[test]
+    fn projections_into_script_maps_match_projected_json() {
+        let obj = sample();
+        for fields in [
+            vec!["metadata", "spec.nodeName"],
+            vec!["metadata.labels", "metadata", "status.phase.x", "nothing"],
+            vec!["spec.containers", "spec.empty", "status.conditions"],
+        ] {
+            let direct =
+                Dynamic::from_map(crate::projection::project_into::<Map, _>(&obj, &fields));
+            let via_json = to_dynamic(&crate::projection::project(&obj, &fields));
+            assert_eq!(format!("{direct:?}"), format!("{via_json:?}"), "{fields:?}");
+        }
+    }
 }

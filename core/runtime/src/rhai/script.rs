@@ -162,7 +162,7 @@ impl RhaiController {
         let fail = |e: Box<EvalAltResult>| {
             ReconcileError::new(describe(&self.file, function, &e, &self.limits))
         };
-        let obj = api::to_dynamic(obj).map_err(fail)?;
+        let obj = api::to_dynamic(obj);
         with_call(self.limits.wall_clock, Some(ctx.clone()), || {
             if function == "reconcile" {
                 let mut ctx_map = rhai::Map::new();
