@@ -435,6 +435,23 @@ async fn status_is_only_written_through_the_status_subresource() {
     assert_eq!(patched["status"]["replicas"], 5);
     assert_eq!(patched["spec"]["replicas"], 2);
     assert_eq!(patched["metadata"]["generation"], 2);
+    // A status update that drops the spec and changes the labels changes only the status.
+    let mut sent = patched.clone();
+    sent.as_object_mut().unwrap().remove("spec");
+    sent["metadata"]["labels"] = json!({"x": "y"});
+    sent["status"]["replicas"] = json!(6);
+    let (code, put) = c
+        .raw(
+            "PUT",
+            &format!("{path}/d/status"),
+            "application/json",
+            serde_json::to_vec(&sent).unwrap(),
+        )
+        .await;
+    assert_eq!(code, 200, "{put}");
+    assert_eq!(put["status"]["replicas"], 6);
+    assert_eq!(put["spec"], patched["spec"]);
+    assert!(put["metadata"].get("labels").is_none(), "{put}");
     let (code, scale) = c
         .raw(
             "GET",

@@ -105,9 +105,20 @@ pub async fn commit_update(
     let mut new = objects::with_type(new, &info);
     match part {
         Part::Status => {
-            let mut merged = old.clone();
-            set_or_remove(&mut merged, "status", new.get("status").cloned());
-            new = merged;
+            // Everything but the status is the stored object's. What the caller sent back
+            // unchanged (all of it, for a status patch) is compared, not copied again.
+            if let (Value::Object(n), Value::Object(o)) = (&mut new, &old) {
+                n.retain(|k, _| k == "status" || o.contains_key(k));
+                for (k, v) in o.iter().filter(|(k, _)| *k != "status") {
+                    if n.get(k) != Some(v) {
+                        n.insert(k.clone(), v.clone());
+                    }
+                }
+            } else {
+                let mut merged = old.clone();
+                set_or_remove(&mut merged, "status", new.get("status").cloned());
+                new = merged;
+            }
         }
         Part::Finalize => {
             let mut merged = old.clone();

@@ -6,10 +6,17 @@ use k8s_openapi::api::core::v1::{
     Container, ContainerState as KState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus as KStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
-use serde_json::json;
 
 use super::worker::{PodWorker, Slot, time};
 use crate::runtime::{ContainerState, ContainerStatus};
+
+/// The one operation of a status write, serialized from the typed status as it stands.
+#[derive(serde::Serialize)]
+struct ReplaceStatus<'a> {
+    op: &'static str,
+    path: &'static str,
+    value: &'a PodStatus,
+}
 
 fn terminated(c: &ContainerStatus) -> Option<ContainerStateTerminated> {
     let ContainerState::Exited { exit_code } = c.state else {
@@ -311,15 +318,10 @@ impl PodWorker {
     /// Writes the status if it differs from what was last written.
     pub(super) async fn write_status(&mut self, pod: &Pod) -> Result<(), String> {
         let status = self.build_status(pod);
-        let value = serde_json::to_value(&status).map_err(|e| e.to_string())?;
         // Compare without the volatile condition times.
-        let mut cmp = value.clone();
-        if let Some(cs) = cmp.get_mut("conditions").and_then(|c| c.as_array_mut()) {
-            for c in cs {
-                if let Some(o) = c.as_object_mut() {
-                    o.remove("lastTransitionTime");
-                }
-            }
+        let mut cmp = status.clone();
+        for c in cmp.conditions.iter_mut().flatten() {
+            c.last_transition_time = None;
         }
         // Someone else (the node lifecycle controller after a late heartbeat) may have
         // changed readiness since: then the status is written again even though the worker
@@ -336,8 +338,12 @@ impl PodWorker {
         let name = pod.metadata.name.as_deref().unwrap_or("");
         // A JSON patch replaces the whole status (a merge patch would merge a container's
         // old and new state objects) without needing the latest resourceVersion.
-        let body = serde_json::to_vec(&json!([{"op": "add", "path": "/status", "value": value}]))
-            .map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&[ReplaceStatus {
+            op: "add",
+            path: "/status",
+            value: &status,
+        }])
+        .map_err(|e| e.to_string())?;
         let request =
             http::Request::patch(format!("/api/v1/namespaces/{namespace}/pods/{name}/status"))
                 .header(http::header::CONTENT_TYPE, "application/json-patch+json")

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Api;
 use kube::api::{DeleteParams, Preconditions};
@@ -99,7 +99,7 @@ pub struct PodWorker {
     pub(super) slots: HashMap<String, Slot>,
     pub(super) volumes: Option<Prepared>,
     pub(super) volumes_at: Option<Instant>,
-    pub(super) last_status: Option<serde_json::Value>,
+    pub(super) last_status: Option<PodStatus>,
     pub(super) start_time: Option<Time>,
     pub(super) sandbox_error: Option<String>,
     /// The pod reached Succeeded or Failed: nothing restarts any more.
