@@ -1,6 +1,6 @@
 //! The stable output format: one JSON object per line.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 /// One measured figure, optionally beside its baseline.
 pub struct Figure<'a> {
@@ -11,27 +11,42 @@ pub struct Figure<'a> {
     pub baseline: Option<(&'a str, f64)>,
 }
 
+/// A figure as printed: a struct rather than a JSON map, so the members keep this order
+/// (maps print their keys sorted).
+#[derive(Serialize)]
+struct Line<'a> {
+    bench: &'a str,
+    metric: &'a str,
+    value: f64,
+    unit: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline_metric: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio: Option<f64>,
+}
+
 impl Figure<'_> {
     /// Prints the figure as one JSON line; `ratio` is value / baseline.
     pub fn print(&self) {
-        println!("{}", self.to_json());
+        println!("{}", self.to_line());
     }
 
-    fn to_json(&self) -> Value {
-        let mut v = json!({
-            "bench": self.bench,
-            "metric": self.metric,
-            "value": round(self.value),
-            "unit": self.unit,
-        });
-        if let Some((metric, baseline)) = self.baseline {
-            v["baseline_metric"] = json!(metric);
-            v["baseline"] = json!(round(baseline));
-            if baseline != 0.0 {
-                v["ratio"] = json!(round(self.value / baseline));
-            }
-        }
-        v
+    fn to_line(&self) -> String {
+        let line = Line {
+            bench: self.bench,
+            metric: self.metric,
+            value: round(self.value),
+            unit: self.unit,
+            baseline_metric: self.baseline.map(|(m, _)| m),
+            baseline: self.baseline.map(|(_, b)| round(b)),
+            ratio: self
+                .baseline
+                .filter(|(_, b)| *b != 0.0)
+                .map(|(_, b)| round(self.value / b)),
+        };
+        serde_json::to_string(&line).expect("a figure always serializes")
     }
 }
 
@@ -52,8 +67,17 @@ mod tests {
             unit: "ops/s",
             baseline: Some(("store_create_per_s", 1000.0)),
         };
-        let v = f.to_json();
-        assert_eq!(v["ratio"], 0.7);
-        assert_eq!(v["baseline_metric"], "store_create_per_s");
+        assert_eq!(
+            f.to_line(),
+            r#"{"bench":"api","metric":"create_per_s","value":700.0,"unit":"ops/s","baseline_metric":"store_create_per_s","baseline":1000.0,"ratio":0.7}"#
+        );
+        let alone = Figure {
+            baseline: None,
+            ..f
+        };
+        assert_eq!(
+            alone.to_line(),
+            r#"{"bench":"api","metric":"create_per_s","value":700.0,"unit":"ops/s"}"#
+        );
     }
 }
