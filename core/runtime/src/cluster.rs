@@ -231,10 +231,14 @@ impl Cluster {
         Ok(self.block_on(self.resources.discovery().resources(&crds))?)
     }
 
-    /// The objects of `kind` whose controller ownerReference is `owner`.
-    pub fn children(&self, owner: &Value, kind: &KindRef) -> Result<Vec<Arc<Value>>, Error> {
-        let uid = owner["metadata"]["uid"].as_str().unwrap_or_default();
-        let namespace = owner["metadata"]["namespace"].as_str().unwrap_or_default();
+    /// The objects of `kind` whose controller ownerReference is the owner with `uid`, in the
+    /// owner's `namespace` (`""` for a cluster-scoped owner).
+    pub fn children(
+        &self,
+        uid: &str,
+        namespace: &str,
+        kind: &KindRef,
+    ) -> Result<Vec<Arc<Value>>, Error> {
         let informer = self.informer(kind)?;
         Ok(informer
             .controlled_by(uid)
@@ -536,7 +540,10 @@ impl Cluster {
             result.push(obj);
         }
         for kind in &kinds {
-            for child in self.children(owner, kind)? {
+            let meta = &owner["metadata"];
+            let uid = meta["uid"].as_str().unwrap_or_default();
+            let namespace = meta["namespace"].as_str().unwrap_or_default();
+            for child in self.children(uid, namespace, kind)? {
                 let (namespace, name) = Self::namespace_name(&child);
                 if !wanted.contains(&(kind.clone(), namespace.clone(), name.clone()))
                     && child["metadata"]["deletionTimestamp"].is_null()

@@ -235,12 +235,11 @@ pub fn register(engine: &mut Engine) {
                 .get("metadata")
                 .and_then(|m| m.read_lock::<Map>())
                 .and_then(|m| m.get(key).and_then(|v| v.clone().into_string().ok()))
+                .unwrap_or_default()
         };
-        let owner =
-            serde_json::json!({"metadata": {"uid": meta("uid"), "namespace": meta("namespace")}});
         projected(
             &ctx.cluster
-                .children(&owner, &kind(api_version, k))
+                .children(&meta("uid"), &meta("namespace"), &kind(api_version, k))
                 .map_err(fail)?,
             fields,
         )
@@ -550,7 +549,7 @@ mod tests {
     }
 
     #[test]
-    fn script_values_json_has_no_word_for_still_convert() {
+    fn script_values_without_a_json_form_convert_or_fail() {
         assert_eq!(to_json(&Dynamic::from_char('x')).unwrap(), json!("x"));
         assert_eq!(
             to_json(&Dynamic::from_float(FLOAT::NAN)).unwrap(),
