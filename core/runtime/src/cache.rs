@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use skiff_api::selector::{LabelSelector, Operator, Requirement};
 
 use crate::controller::{KindRef, ObjectKey};
+use crate::json_object::JsonObject;
 use crate::resources::Resources;
 
 /// Why a cache could not answer.
@@ -317,31 +318,8 @@ impl Informer {
 
     /// The object as one JSON value. Built from its parts rather than by serializing it
     /// again: the body (spec, status, ...) is already a JSON value and is moved, not copied.
-    fn normalize(&self, obj: kube::api::DynamicObject) -> Arc<Value> {
-        let kube::api::DynamicObject {
-            types,
-            mut metadata,
-            data,
-        } = obj;
-        // An update without them keeps the stored ones, so writes from the cache lose
-        // nothing.
-        metadata.managed_fields = None;
-        // List items may come without their type; scripts expect it on every object.
-        let (api_version, kind) = match types {
-            Some(t) => (t.api_version, t.kind),
-            None => (self.kind.api_version.clone(), self.kind.kind.clone()),
-        };
-        let mut map = serde_json::Map::new();
-        map.insert("apiVersion".into(), Value::String(api_version));
-        map.insert("kind".into(), Value::String(kind));
-        map.insert(
-            "metadata".into(),
-            serde_json::to_value(metadata).unwrap_or(Value::Null),
-        );
-        if let Value::Object(body) = data {
-            map.extend(body);
-        }
-        Arc::new(Value::Object(map))
+    fn normalize(&self, obj: JsonObject) -> Arc<Value> {
+        Arc::new(obj.into_value(&self.kind.api_version, &self.kind.kind))
     }
 
     fn apply(&self, obj: Arc<Value>) {
@@ -604,7 +582,7 @@ mod tests {
     #[test]
     fn cached_objects_leave_out_managed_fields() {
         let informer = Informer::new(KindRef::new("v1", "Pod"));
-        let obj: kube::api::DynamicObject = serde_json::from_value(json!({
+        let obj: JsonObject = serde_json::from_value(json!({
             "metadata": {"namespace": "a", "name": "p", "managedFields": [
                 {"manager": "m", "operation": "Update", "apiVersion": "v1"}
             ]}
@@ -620,7 +598,7 @@ mod tests {
     #[test]
     fn cached_objects_keep_their_type_and_body_in_the_usual_order() {
         let informer = Informer::new(KindRef::new("apps/v1", "Deployment"));
-        let obj: kube::api::DynamicObject = serde_json::from_value(json!({
+        let obj: JsonObject = serde_json::from_value(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"namespace": "a", "name": "d"},
             "spec": {"replicas": 2}, "status": {"replicas": 1}

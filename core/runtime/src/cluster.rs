@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
-    DeleteParams, DynamicObject, EvictParams, Patch, PatchParams, PostParams, Preconditions,
-    PropagationPolicy,
+    DeleteParams, EvictParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
 };
 use kube::{Api, Client};
 use serde_json::{Value, json};
@@ -18,6 +17,7 @@ use crate::cache::Caches;
 use crate::controller::{KindRef, ObjectKey};
 use crate::discovery::ServedResource;
 use crate::events::EventRecorder;
+use crate::json_object::JsonObject;
 use crate::resources::Resources;
 use crate::selector;
 
@@ -106,12 +106,16 @@ fn kind_of(obj: &Value) -> Result<KindRef, Error> {
     }
 }
 
-fn to_dynamic(obj: &Value) -> Result<DynamicObject, Error> {
-    serde_json::from_value(obj.clone()).map_err(|e| Error::Invalid(format!("not an object: {e}")))
+/// The body of a write: a script's object goes out as it is (the server checks it).
+fn body(obj: &Value) -> Result<JsonObject, Error> {
+    if !obj.is_object() {
+        return Err(Error::Invalid("not an object".into()));
+    }
+    Ok(JsonObject::new(obj.clone()))
 }
 
-fn to_value(obj: DynamicObject) -> Value {
-    serde_json::to_value(obj).unwrap_or(Value::Null)
+fn to_value(obj: JsonObject) -> Value {
+    obj.value
 }
 
 /// Whether every field present in `desired` has the same value in `existing` (objects are
@@ -297,7 +301,7 @@ impl Cluster {
             .map(|r| r.namespaced))
     }
 
-    fn api_for(&self, kind: &KindRef, namespace: &str) -> Result<Api<DynamicObject>, Error> {
+    fn api_for(&self, kind: &KindRef, namespace: &str) -> Result<Api<JsonObject>, Error> {
         let resolved = self.block_on(self.resources.resolve(kind))?;
         Ok(self.resources.api(&resolved, namespace))
     }
@@ -317,7 +321,7 @@ impl Cluster {
         let (namespace, name) = Self::namespace_name(obj);
         let api = self.api_for(&kind, &namespace)?;
         let created = self
-            .block_on(api.create(&PostParams::default(), &to_dynamic(obj)?))
+            .block_on(api.create(&PostParams::default(), &body(obj)?))
             .map_err(|source| Error::Api {
                 verb: "create",
                 target: Self::target(&kind, &namespace, &name),
@@ -340,7 +344,7 @@ impl Cluster {
                 let kind = kind_of(obj)?;
                 let (namespace, name) = Self::namespace_name(obj);
                 let api = self.api_for(&kind, &namespace)?;
-                Ok((kind, namespace, name, api, to_dynamic(obj)?))
+                Ok((kind, namespace, name, api, body(obj)?))
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let results: Vec<Result<Value, Error>> = self.block_on(
@@ -367,7 +371,7 @@ impl Cluster {
         let (namespace, name) = Self::namespace_name(obj);
         let api = self.api_for(&kind, &namespace)?;
         let updated = self
-            .block_on(api.replace(&name, &PostParams::default(), &to_dynamic(obj)?))
+            .block_on(api.replace(&name, &PostParams::default(), &body(obj)?))
             .map_err(|source| Error::Api {
                 verb: "update",
                 target: Self::target(&kind, &namespace, &name),
@@ -382,7 +386,7 @@ impl Cluster {
         let (namespace, name) = Self::namespace_name(obj);
         let api = self.api_for(&kind, &namespace)?;
         let updated = self
-            .block_on(api.replace_status(&name, &PostParams::default(), &to_dynamic(obj)?))
+            .block_on(api.replace_status(&name, &PostParams::default(), &body(obj)?))
             .map_err(|source| Error::Api {
                 verb: "update status of",
                 target: Self::target(&kind, &namespace, &name),

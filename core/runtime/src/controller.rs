@@ -197,4 +197,17 @@ pub trait Controller: Send + Sync {
             "controller has no mapping function {function}"
         )))
     }
+
+    /// Maps only the `fields` of a watched object (dotted paths, as a watch declares them).
+    /// The default hands their JSON projection to [`Controller::map`]; a host with values of
+    /// its own builds them from the object directly.
+    fn map_fields(
+        &self,
+        function: &str,
+        obj: &Value,
+        fields: &[String],
+        ctx: &Context,
+    ) -> Result<Vec<ObjectKey>, ReconcileError> {
+        self.map(function, &crate::projection::project(obj, fields), ctx)
+    }
 }

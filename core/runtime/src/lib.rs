@@ -13,6 +13,7 @@ pub mod enable;
 pub mod events;
 pub mod functions;
 pub mod host;
+pub mod json_object;
 pub mod leader;
 pub mod metrics;
 pub mod plugin;

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use kube::{Api, Client};
 
 use crate::controller::KindRef;
+use crate::json_object::JsonObject;
 
 /// Why a kind could not be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +89,7 @@ impl Resources {
     }
 
     /// An API handle for one namespace (`""` = all namespaces, or a cluster-scoped kind).
-    pub fn api(&self, resolved: &Resolved, namespace: &str) -> Api<DynamicObject> {
+    pub fn api(&self, resolved: &Resolved, namespace: &str) -> Api<JsonObject> {
         if resolved.namespaced && !namespace.is_empty() {
             Api::namespaced_with(self.client.clone(), namespace, &resolved.resource)
         } else {

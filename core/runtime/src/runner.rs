@@ -16,7 +16,6 @@ use crate::cluster::{Cluster, controller_of};
 use crate::controller::{Action, Context, Controller, KindRef, ObjectKey, ReconcileError};
 use crate::events::EventRecorder;
 use crate::metrics::Metrics;
-use crate::projection::project;
 use crate::queue::{Backoff, WorkQueue};
 use crate::resources::Resources;
 
@@ -178,7 +177,7 @@ impl Runner {
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                     match &fields {
                                         Some(fields) => {
-                                            controller.map(&function, &project(obj, fields), &ctx)
+                                            controller.map_fields(&function, obj, fields, &ctx)
                                         }
                                         None => controller.map(&function, obj, &ctx),
                                     }

@@ -153,16 +153,27 @@ impl RhaiController {
         })
     }
 
+    /// Calls a mapping function and reads the keys it returned.
+    fn map_value(
+        &self,
+        function: &str,
+        obj: Dynamic,
+        ctx: &Context,
+    ) -> Result<Vec<ObjectKey>, ReconcileError> {
+        let result = self.call(function, obj, ctx)?;
+        api::keys(&result)
+            .map_err(|e| ReconcileError::new(describe(&self.file, function, &e, &self.limits)))
+    }
+
     /// The script's file name.
     pub fn file(&self) -> &str {
         &self.file
     }
 
-    fn call(&self, function: &str, obj: &Value, ctx: &Context) -> Result<Dynamic, ReconcileError> {
+    fn call(&self, function: &str, obj: Dynamic, ctx: &Context) -> Result<Dynamic, ReconcileError> {
         let fail = |e: Box<EvalAltResult>| {
             ReconcileError::new(describe(&self.file, function, &e, &self.limits))
         };
-        let obj = api::to_dynamic(obj);
         with_call(self.limits.wall_clock, Some(ctx.clone()), || {
             if function == "reconcile" {
                 let mut ctx_map = rhai::Map::new();
@@ -185,7 +196,7 @@ impl Controller for RhaiController {
     }
 
     fn reconcile(&self, obj: &Value, ctx: &Context) -> Result<Action, ReconcileError> {
-        let result = self.call("reconcile", obj, ctx)?;
+        let result = self.call("reconcile", api::to_dynamic(obj), ctx)?;
         let result = api::to_json(&result)
             .map_err(|e| ReconcileError::new(format!("{}: {e}", self.file)))?;
         match result.get("requeue_after").and_then(Value::as_f64) {
@@ -202,8 +213,17 @@ impl Controller for RhaiController {
         obj: &Value,
         ctx: &Context,
     ) -> Result<Vec<ObjectKey>, ReconcileError> {
-        let result = self.call(function, obj, ctx)?;
-        api::keys(&result)
-            .map_err(|e| ReconcileError::new(describe(&self.file, function, &e, &self.limits)))
+        self.map_value(function, api::to_dynamic(obj), ctx)
+    }
+
+    fn map_fields(
+        &self,
+        function: &str,
+        obj: &Value,
+        fields: &[String],
+        ctx: &Context,
+    ) -> Result<Vec<ObjectKey>, ReconcileError> {
+        let projected: rhai::Map = crate::projection::project_into(obj, fields);
+        self.map_value(function, Dynamic::from_map(projected), ctx)
     }
 }
