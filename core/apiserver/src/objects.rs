@@ -16,10 +16,11 @@ pub fn decode(kv: &KeyValue) -> Result<Value, Status> {
 
 /// The object as served, with its `resourceVersion` and the `apiVersion` and `kind` of
 /// `info`, spliced from the stored bytes: the members are copied as they are, so nothing is
-/// decoded but the names of the top-level and `metadata` members. `None` when the bytes are
-/// not an object with a `metadata` object whose member names need no unescaping (then
-/// [`decode`] says what is wrong, or does the general work).
-pub fn served_json(kv: &KeyValue, info: &ResourceInfo) -> Option<Vec<u8>> {
+/// decoded but the names of the top-level and `metadata` members. `lean` leaves out
+/// `metadata.managedFields`. `None` when the bytes are not an object with a `metadata`
+/// object whose member names need no unescaping (then [`decode`] says what is wrong, or does
+/// the general work).
+pub fn served_json(kv: &KeyValue, info: &ResourceInfo, lean: bool) -> Option<Vec<u8>> {
     let top: Members = serde_json::from_slice(&kv.value).ok()?;
     let metadata = top.0.iter().find(|(k, _)| *k == "metadata")?.1;
     let metadata: Members = serde_json::from_str(metadata.get()).ok()?;
@@ -41,7 +42,8 @@ pub fn served_json(kv: &KeyValue, info: &ResourceInfo) -> Option<Vec<u8>> {
             continue;
         }
         out.push(b'{');
-        for (field, value) in metadata.0.iter().filter(|(k, _)| *k != "resourceVersion") {
+        let skipped = |k: &str| k == "resourceVersion" || (lean && k == "managedFields");
+        for (field, value) in metadata.0.iter().filter(|(k, _)| !skipped(k)) {
             serde_json::to_writer(&mut out, field).ok()?;
             out.push(b':');
             out.extend_from_slice(value.get().as_bytes());
@@ -185,6 +187,7 @@ mod tests {
                 "status": {}}),
             json!({"metadata": {}, "data": [1, null, 2.5, "\u{e9}\n"]}),
             json!({"spec": true, "metadata": {"resourceVersion": "999", "uid": "u"}}),
+            json!({"metadata": {"name": "m", "managedFields": [{"manager": "k"}]}, "spec": {}}),
         ];
         for obj in objects {
             let kv = KeyValue {
@@ -193,8 +196,17 @@ mod tests {
                 create_revision: 1,
                 mod_revision: 42,
             };
-            let served: Value = serde_json::from_slice(&served_json(&kv, &info).unwrap()).unwrap();
-            assert_eq!(served, with_type(decode(&kv).unwrap(), &info), "{obj}");
+            let served: Value =
+                serde_json::from_slice(&served_json(&kv, &info, false).unwrap()).unwrap();
+            let mut decoded = with_type(decode(&kv).unwrap(), &info);
+            assert_eq!(served, decoded, "{obj}");
+            let lean: Value =
+                serde_json::from_slice(&served_json(&kv, &info, true).unwrap()).unwrap();
+            decoded["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("managedFields");
+            assert_eq!(lean, decoded, "{obj}");
         }
         for bytes in [
             &b"[1]"[..],
@@ -208,7 +220,7 @@ mod tests {
                 create_revision: 1,
                 mod_revision: 1,
             };
-            assert!(served_json(&kv, &info).is_none());
+            assert!(served_json(&kv, &info, false).is_none());
         }
     }
 

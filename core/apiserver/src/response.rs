@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use skiff_api::Status;
 
@@ -27,7 +28,7 @@ impl Format {
 }
 
 /// An object (or list, table, status) with an HTTP code.
-pub fn object(code: u16, value: &Value, format: Format) -> Response {
+pub fn object<T: Serialize + ?Sized>(code: u16, value: &T, format: Format) -> Response {
     let (body, ctype) = match format {
         Format::Json => (
             serde_json::to_vec(value).unwrap_or_default(),
@@ -41,6 +42,39 @@ pub fn object(code: u16, value: &Value, format: Format) -> Response {
         ),
     };
     with_type(code, body, ctype)
+}
+
+/// An object written without its `metadata.managedFields`, without copying it first.
+pub struct WithoutManagedFields<'a>(pub &'a Value);
+
+impl Serialize for WithoutManagedFields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// A `metadata` map less one member.
+        struct Metadata<'a>(&'a serde_json::Map<String, Value>);
+        impl Serialize for Metadata<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let members = self.0.iter().filter(|(k, _)| *k != "managedFields");
+                let mut map = serializer.serialize_map(None)?;
+                for (k, v) in members {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+        let Value::Object(top) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(top.len()))?;
+        for (k, v) in top {
+            match v {
+                Value::Object(metadata) if k == "metadata" => {
+                    map.serialize_entry(k, &Metadata(metadata))?
+                }
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
 }
 
 /// Raw bytes with a content type.
@@ -61,4 +95,30 @@ pub fn status(s: &Status) -> Response {
 /// The `Status` upstream answers successful collection deletes and similar calls with.
 pub fn success() -> Value {
     serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_object_without_managed_fields_is_the_rest_of_it() {
+        let obj = json!({"kind": "Pod", "metadata": {"name": "p", "managedFields": [{"manager": "m"}],
+            "labels": {"a": "b"}}, "spec": {"metadata": {"managedFields": 1}}});
+        let written: Value =
+            serde_json::from_slice(&serde_json::to_vec(&WithoutManagedFields(&obj)).unwrap())
+                .unwrap();
+        assert_eq!(
+            written,
+            json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+                   "spec": {"metadata": {"managedFields": 1}}})
+        );
+        for other in [json!([1, 2]), json!({"metadata": 3}), json!("x")] {
+            assert_eq!(
+                serde_json::to_value(WithoutManagedFields(&other)).unwrap(),
+                other
+            );
+        }
+    }
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
-use skiff_api::ResourceInfo;
+use skiff_api::{ResourceInfo, meta};
 use skiff_store::{EventKind, Revision, Store, WatchEvent, WatchStream};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -118,6 +118,8 @@ pub struct Change {
     /// share one pick.
     picked: Mutex<Vec<Picked>>,
     encoded: OnceLock<Option<Encoded>>,
+    /// The same without `metadata.managedFields`, for watchers that asked for it.
+    encoded_lean: OnceLock<Option<Encoded>>,
 }
 
 /// The fields of one state of a change that one set of paths names.
@@ -153,6 +155,7 @@ impl Change {
             object: OnceLock::new(),
             picked: Mutex::new(Vec::new()),
             encoded: OnceLock::new(),
+            encoded_lean: OnceLock::new(),
         }
     }
 
@@ -198,18 +201,27 @@ impl Change {
         view
     }
 
-    /// The object's JSON with the `apiVersion` and `kind` of `info`: spliced from the stored
-    /// bytes by the first watcher that asks, then shared (every watcher of one hub serves the
-    /// same type; another type is encoded apart).
-    pub fn encoded(&self, info: &ResourceInfo) -> Option<Bytes> {
+    /// The object's JSON with the `apiVersion` and `kind` of `info` (`lean`: without
+    /// `metadata.managedFields`): spliced from the stored bytes by the first watcher that
+    /// asks, then shared (every watcher of one hub serves the same type; another type is
+    /// encoded apart).
+    pub fn encoded(&self, info: &ResourceInfo, lean: bool) -> Option<Bytes> {
         let encode = || {
-            if let Some(json) = objects::served_json(&self.event.kv, info) {
+            if let Some(json) = objects::served_json(&self.event.kv, info, lean) {
                 return Some(Bytes::from(json));
             }
-            let obj = objects::with_type(self.object()?.clone(), info);
+            let mut obj = objects::with_type(self.object()?.clone(), info);
+            if lean {
+                meta::remove(&mut obj, "managedFields");
+            }
             Some(Bytes::from(serde_json::to_vec(&obj).ok()?))
         };
-        let shared = self.encoded.get_or_init(|| {
+        let cell = if lean {
+            &self.encoded_lean
+        } else {
+            &self.encoded
+        };
+        let shared = cell.get_or_init(|| {
             Some(Encoded {
                 group: info.group.clone(),
                 version: info.version.clone(),
@@ -575,8 +587,11 @@ mod tests {
             .by_plural("", "v1", "configmaps")
             .expect("config maps are registered")
             .clone();
-        let json = a.encoded(&info).unwrap();
-        assert!(json.as_ptr() == b.encoded(&info).unwrap().as_ptr());
+        let json = a.encoded(&info, false).unwrap();
+        assert!(json.as_ptr() == b.encoded(&info, false).unwrap().as_ptr());
+        let lean = a.encoded(&info, true).unwrap();
+        assert!(lean.as_ptr() == b.encoded(&info, true).unwrap().as_ptr());
+        assert!(lean.as_ptr() != json.as_ptr());
         let obj: Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(obj["kind"], "ConfigMap");
         assert_eq!(obj["apiVersion"], "v1");

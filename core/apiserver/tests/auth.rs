@@ -124,3 +124,89 @@ async fn the_in_process_service_serves_the_same_api_as_the_admin() {
         other => panic!("expected a 404 Status, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lean_in_process_service_answers_without_field_ownership() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, ListParams, PostParams, WatchParams};
+
+    let cluster = support::Cluster::start().await;
+    let lean = kube::Client::new(cluster.server().local_service().lean(), "default");
+    let full = kube::Client::new(cluster.server().local_service(), "default");
+    let lean_maps: Api<ConfigMap> = Api::namespaced(lean, "default");
+    let full_maps: Api<ConfigMap> = Api::namespaced(full, "default");
+    let owned = |cm: &ConfigMap| {
+        cm.metadata
+            .managed_fields
+            .as_ref()
+            .is_some_and(|m| !m.is_empty())
+    };
+
+    let mut lean_events = lean_maps
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut full_events = full_maps
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("owned".into());
+    cm.data = Some([("k".to_string(), "v".to_string())].into());
+    let created = full_maps.create(&PostParams::default(), &cm).await.unwrap();
+    assert!(owned(&created), "the server records field ownership");
+
+    let seen_lean = first_added(&mut lean_events).await;
+    let seen_full = first_added(&mut full_events).await;
+    assert!(
+        !owned(&seen_lean),
+        "{:?}",
+        seen_lean.metadata.managed_fields
+    );
+    assert!(owned(&seen_full));
+    // Everything else is the same object.
+    let mut without = seen_full.clone();
+    without.metadata.managed_fields = None;
+    assert_eq!(seen_lean, without);
+
+    let listed = lean_maps.list(&ListParams::default()).await.unwrap();
+    let item = listed
+        .items
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("owned"));
+    assert!(item.is_some_and(|c| !owned(c)), "{item:?}");
+    let listed = full_maps.list(&ListParams::default()).await.unwrap();
+    let item = listed
+        .items
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("owned"));
+    assert!(item.is_some_and(owned));
+
+    // Reads and writes answer without it too; the store keeps it.
+    assert!(owned(&full_maps.get("owned").await.unwrap()));
+    let mut unowned = lean_maps.get("owned").await.unwrap();
+    assert!(!owned(&unowned));
+    unowned.data = Some([("k".to_string(), "w".to_string())].into());
+    let replaced = lean_maps
+        .replace("owned", &PostParams::default(), &unowned)
+        .await
+        .unwrap();
+    assert!(!owned(&replaced));
+    assert_eq!(replaced.data.unwrap()["k"], "w");
+    let stored = full_maps.get("owned").await.unwrap();
+    assert!(owned(&stored));
+    assert_eq!(stored.data.unwrap()["k"], "w");
+}
+
+async fn first_added<K: std::fmt::Debug>(
+    events: &mut futures::stream::BoxStream<'static, kube::Result<kube::api::WatchEvent<K>>>,
+) -> K {
+    use futures::TryStreamExt;
+    match tokio::time::timeout(std::time::Duration::from_secs(10), events.try_next()).await {
+        Ok(Ok(Some(kube::api::WatchEvent::Added(o)))) => o,
+        other => panic!("expected an ADDED event, got {other:?}"),
+    }
+}

@@ -28,6 +28,8 @@ pub struct Ctx {
     pub dry_run: bool,
     /// A server-side apply, which records field ownership itself.
     pub applying: bool,
+    /// Objects are answered without `metadata.managedFields` (see [`crate::LocalService`]).
+    pub lean: bool,
     /// The CRD details of the target, looked up once per request.
     pub custom: Option<Arc<CustomVersion>>,
     /// The version the client addressed, when it is served by conversion from the stored
@@ -95,6 +97,7 @@ impl Ctx {
             table,
             dry_run,
             applying: false,
+            lean: req.extensions().get::<crate::local::Lean>().is_some(),
         }
     }
 
@@ -150,10 +153,15 @@ impl Ctx {
                 let table = self.table_of(std::slice::from_ref(obj), include);
                 response::object(code, &table, self.format)
             }
-            _ if self.served.is_some() => {
-                response::object(code, &self.to_served(obj.clone()), self.format)
+            _ => {
+                let served = self.served.as_ref().map(|_| self.to_served(obj.clone()));
+                let obj = served.as_ref().unwrap_or(obj);
+                if self.lean {
+                    response::object(code, &response::WithoutManagedFields(obj), self.format)
+                } else {
+                    response::object(code, obj, self.format)
+                }
             }
-            _ => response::object(code, obj, self.format),
         }
     }
 

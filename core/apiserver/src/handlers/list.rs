@@ -100,7 +100,12 @@ pub async fn collect(ctx: &Ctx) -> Result<(Vec<Value>, Revision, Option<String>)
 }
 
 pub async fn list(ctx: Ctx) -> Result<Response, Status> {
-    let (items, revision, next) = collect(&ctx).await?;
+    let (mut items, revision, next) = collect(&ctx).await?;
+    if ctx.lean {
+        for item in &mut items {
+            skiff_api::meta::remove(item, "managedFields");
+        }
+    }
     let mut meta = json!({"resourceVersion": revision.to_string()});
     if let Some(n) = next {
         meta["continue"] = json!(n);

@@ -145,8 +145,11 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
             .await
             .map_err(|e| objects::store_error(e, &info, ""))?;
         for kv in &page.items {
-            let obj = objects::with_type(objects::decode(kv)?, &info);
+            let mut obj = objects::with_type(objects::decode(kv)?, &info);
             if filter.matches(&kv.key, &obj) {
+                if ctx.lean {
+                    meta::remove(&mut obj, "managedFields");
+                }
                 initial.push(obj);
             }
         }
@@ -164,6 +167,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
     let served = ctx.served.clone();
     // Watchers of the stored version without a table all send the same bytes per change.
     let shared = table.is_none() && served.is_none();
+    let lean = ctx.lean;
     let encode = {
         let info = info.clone();
         let served = served.clone();
@@ -258,10 +262,14 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
                         last = last.max(change.revision);
                         let Some(kind) = event_type(&change, &filter) else { continue };
                         let sent = if shared {
-                            change.encoded(&info).map(|json| line_around(kind, &json))
+                            change.encoded(&info, lean).map(|json| line_around(kind, &json))
                         } else {
                             change.object().map(|obj| {
-                                line(kind, &encode(&objects::with_type(obj.clone(), &info)))
+                                let mut obj = objects::with_type(obj.clone(), &info);
+                                if lean {
+                                    meta::remove(&mut obj, "managedFields");
+                                }
+                                line(kind, &encode(&obj))
                             })
                         };
                         if let Some(sent) = sent

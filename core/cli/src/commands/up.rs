@@ -120,8 +120,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let server = skiff_apiserver::start(config)
         .await
         .context("cannot start the API server")?;
-    // Everything this process runs reaches the API in-process, as the admin.
-    let client = kube::Client::new(server.local_service(), "default");
+    // Everything this process runs reaches the API in-process, as the admin; none of it
+    // reads field ownership, so its watches and lists come without it.
+    let client = kube::Client::new(server.local_service().lean(), "default");
 
     let host = if enabled("controllers") {
         let builtin_dir = match &args.builtin_controllers_dir {
