@@ -133,7 +133,9 @@ pub async fn event(
     message: &str,
 ) -> Result<(), kube::Error> {
     let now = Utc::now();
-    let event: Event = serde_json::from_value(json!({
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {
             "name": format!("{}.{:x}", pod.name, now.timestamp_nanos_opt().unwrap_or_default()),
             "namespace": pod.namespace,
@@ -150,12 +152,15 @@ pub async fn event(
         "firstTimestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "lastTimestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "count": 1,
-    }))
-    .map_err(kube::Error::SerdeError)?;
-    Api::<Event>::namespaced(client.clone(), &pod.namespace)
-        .create(&PostParams::default(), &event)
-        .await
-        .map(|_| ())
+    });
+    // One event per placed pod: written as JSON and the answer only checked for an error,
+    // rather than typed on the way out and decoded on the way back for nothing.
+    let api = Api::<Event>::namespaced(client.clone(), &pod.namespace);
+    let body = serde_json::to_vec(&event).map_err(kube::Error::SerdeError)?;
+    let request = kube::core::Request::new(api.resource_url())
+        .create(&PostParams::default(), body)
+        .map_err(kube::Error::BuildRequest)?;
+    client.request_text(request).await.map(|_| ())
 }
 
 /// Deletes a preemption victim (only the pod with this UID).
