@@ -10,6 +10,7 @@ pub mod registry;
 pub mod store;
 pub mod testimage;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -110,11 +111,25 @@ pub fn sha256_digest(data: &[u8]) -> String {
 /// Normalizes an image name the way Kubernetes does:
 /// `busybox` → `docker.io/library/busybox:latest`, `localhost:5000/x` → `localhost:5000/x:latest`.
 pub fn normalize(name: &str) -> Result<String, Error> {
+    /// Names normalized before: parsing a reference runs a regular expression, and a node
+    /// asks for the same few images for every container it starts. Emptied past 1,024.
+    static SEEN: std::sync::LazyLock<std::sync::Mutex<HashMap<String, String>>> =
+        std::sync::LazyLock::new(Default::default);
+    if let Some(known) = SEEN.lock().ok().and_then(|seen| seen.get(name).cloned()) {
+        return Ok(known);
+    }
     let reference: oci_client::Reference = name.parse().map_err(|source| Error::Reference {
         reference: name.to_string(),
         source,
     })?;
-    Ok(reference.whole())
+    let whole = reference.whole();
+    if let Ok(mut seen) = SEEN.lock() {
+        if seen.len() >= 1024 {
+            seen.clear();
+        }
+        seen.insert(name.to_string(), whole.clone());
+    }
+    Ok(whole)
 }
 
 /// Imports an OCI image layout tarball or a `docker save` tarball into a runtime; returns the
@@ -163,6 +178,14 @@ mod tests {
             normalize("registry.k8s.io/pause:3.9").unwrap(),
             "registry.k8s.io/pause:3.9"
         );
+        // Asked again (answered from the names seen before): the same.
+        for _ in 0..2 {
+            assert_eq!(
+                normalize("busybox").unwrap(),
+                "docker.io/library/busybox:latest"
+            );
+            assert!(normalize("UPPER/Case").is_err());
+        }
     }
 
     #[test]
