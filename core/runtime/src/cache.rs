@@ -316,8 +316,8 @@ impl Informer {
         }
     }
 
-    /// The object as one JSON value. Built from its parts rather than by serializing it
-    /// again: the body (spec, status, ...) is already a JSON value and is moved, not copied.
+    /// The object as the cache keeps it: the JSON it was decoded into (already without
+    /// `managedFields`), with the informer's type where the server left it out.
     fn normalize(&self, obj: JsonObject) -> Arc<Value> {
         Arc::new(obj.into_value(&self.kind.api_version, &self.kind.kind))
     }
