@@ -44,6 +44,14 @@ pub fn object<T: Serialize + ?Sized>(code: u16, value: &T, format: Format) -> Re
     with_type(code, body, ctype)
 }
 
+/// Drops `metadata.managedFields` from an object the caller owns, for a lean answer;
+/// anything without a `metadata` object is left as it is.
+pub fn drop_managed_fields(obj: &mut Value) {
+    if let Some(metadata) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("managedFields");
+    }
+}
+
 /// An object written without its `metadata.managedFields`, without copying it first.
 pub struct WithoutManagedFields<'a>(pub &'a Value);
 
@@ -114,11 +122,22 @@ mod tests {
             json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
                    "spec": {"metadata": {"managedFields": 1}}})
         );
-        for other in [json!([1, 2]), json!({"metadata": 3}), json!("x")] {
+        let mut owned = obj.clone();
+        drop_managed_fields(&mut owned);
+        assert_eq!(owned, written);
+        for other in [
+            json!([1, 2]),
+            json!({"metadata": 3}),
+            json!("x"),
+            json!({"a": 1}),
+        ] {
             assert_eq!(
                 serde_json::to_value(WithoutManagedFields(&other)).unwrap(),
                 other
             );
+            let mut owned = other.clone();
+            drop_managed_fields(&mut owned);
+            assert_eq!(owned, other);
         }
     }
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::Value;
-use skiff_api::{ResourceInfo, meta};
+use skiff_api::ResourceInfo;
 use skiff_store::{EventKind, Revision, Store, WatchEvent, WatchStream};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -212,7 +212,7 @@ impl Change {
             }
             let mut obj = objects::with_type(self.object()?.clone(), info);
             if lean {
-                meta::remove(&mut obj, "managedFields");
+                crate::response::drop_managed_fields(&mut obj);
             }
             Some(Bytes::from(serde_json::to_vec(&obj).ok()?))
         };

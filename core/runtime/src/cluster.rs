@@ -543,11 +543,11 @@ impl Cluster {
             };
             result.push(obj);
         }
+        let meta = &owner["metadata"];
+        let uid = meta["uid"].as_str().unwrap_or_default();
+        let owner_namespace = meta["namespace"].as_str().unwrap_or_default();
         for kind in &kinds {
-            let meta = &owner["metadata"];
-            let uid = meta["uid"].as_str().unwrap_or_default();
-            let namespace = meta["namespace"].as_str().unwrap_or_default();
-            for child in self.children(uid, namespace, kind)? {
+            for child in self.children(uid, owner_namespace, kind)? {
                 let (namespace, name) = Self::namespace_name(&child);
                 if !wanted.contains(&(kind.clone(), namespace.clone(), name.clone()))
                     && child["metadata"]["deletionTimestamp"].is_null()

@@ -103,7 +103,7 @@ pub async fn list(ctx: Ctx) -> Result<Response, Status> {
     let (mut items, revision, next) = collect(&ctx).await?;
     if ctx.lean {
         for item in &mut items {
-            skiff_api::meta::remove(item, "managedFields");
+            crate::response::drop_managed_fields(item);
         }
     }
     let mut meta = json!({"resourceVersion": revision.to_string()});

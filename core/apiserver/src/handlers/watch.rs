@@ -148,7 +148,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
             let mut obj = objects::with_type(objects::decode(kv)?, &info);
             if filter.matches(&kv.key, &obj) {
                 if ctx.lean {
-                    meta::remove(&mut obj, "managedFields");
+                    crate::response::drop_managed_fields(&mut obj);
                 }
                 initial.push(obj);
             }
@@ -267,7 +267,7 @@ pub async fn watch(ctx: Ctx) -> Result<Response, Status> {
                             change.object().map(|obj| {
                                 let mut obj = objects::with_type(obj.clone(), &info);
                                 if lean {
-                                    meta::remove(&mut obj, "managedFields");
+                                    crate::response::drop_managed_fields(&mut obj);
                                 }
                                 line(kind, &encode(&obj))
                             })
