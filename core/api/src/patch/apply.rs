@@ -146,7 +146,7 @@ pub fn server_side_apply(
     let Some(live) = live else {
         let mut created = config;
         let entry = Entry::new(manager, Operation::Apply, api_version, None, applied_set);
-        managed::write(&mut created, &[entry]);
+        managed::write(&mut created, vec![entry]);
         return Ok(created);
     };
 
@@ -233,7 +233,7 @@ pub fn server_side_apply(
             applied_set,
         )),
     }
-    managed::write(&mut merged, &entries);
+    managed::write(&mut merged, entries);
     Ok(merged)
 }
 
@@ -261,42 +261,52 @@ pub fn track_update_subresource(
         .unwrap_or_default()
         .to_owned();
     let ty = TypeRef::of_object(new);
-    let stored = old.and_then(|o| o.pointer("/metadata/managedFields"));
-    let sent = new.pointer("/metadata/managedFields");
-    let source = match sent {
-        Some(sent) if Some(sent) != stored => new,
-        _ => old.unwrap_or(new),
+    // Sent ones replace the stored ones (when they are the same, they are taken over from the
+    // new object rather than copied from the old one); without them the stored ones stay.
+    let mut entries = if new.pointer("/metadata/managedFields").is_some() {
+        managed::take(new).unwrap_or_default()
+    } else {
+        old.map(managed::read)
+            .transpose()
+            .unwrap_or_default()
+            .unwrap_or_default()
     };
-    let mut entries = managed::read(source).unwrap_or_default();
-    let new_set = owned_fields(new, &ty, subresource);
     let me = |e: &Entry| e.is(manager, Operation::Update, &api_version, subresource);
 
     let changed = match old {
-        None => new_set,
+        None => owned_fields(new, &ty, subresource),
         Some(old) => {
-            let old_set = owned_fields(old, &ty, subresource);
-            for (path, _) in old_set.members() {
-                if fieldset::resolve(new, &path).is_none() {
-                    for entry in &mut entries {
-                        entry.fields.remove_subtree(&path);
-                    }
+            // The two versions are walked side by side rather than as two sets whose paths
+            // are then looked up again: this runs on every write.
+            let mut gone = Vec::new();
+            visit_owned(old, Some(new), &ty, subresource, &mut |m| {
+                if m.counterpart.is_none() {
+                    gone.push(m.path());
+                    return false; // Everything below goes with it.
+                }
+                true
+            });
+            for path in &gone {
+                for entry in &mut entries {
+                    entry.fields.remove_subtree(path);
                 }
             }
             let mut changed = FieldSet::new();
-            for (path, leaf) in new_set.members() {
-                let before = fieldset::resolve(old, &path);
-                let differs = if leaf {
-                    before != fieldset::resolve(new, &path)
+            visit_owned(new, Some(old), &ty, subresource, &mut |m| {
+                let differs = if m.leaf {
+                    m.counterpart != Some(m.value)
                 } else {
-                    before.is_none()
+                    m.counterpart.is_none()
                 };
                 if differs {
+                    let path = m.path();
                     changed.insert(&path);
                     for entry in entries.iter_mut().filter(|e| !me(e)) {
                         entry.fields.remove(&path);
                     }
                 }
-            }
+                true
+            });
             changed
         }
     };
@@ -315,7 +325,29 @@ pub fn track_update_subresource(
             )),
         }
     }
-    managed::write(new, &entries);
+    managed::write(new, entries);
+}
+
+/// Visits the members of [`owned_fields`] of `object`, each beside its counterpart in `other`.
+fn visit_owned<'a>(
+    object: &'a Value,
+    other: Option<&'a Value>,
+    ty: &TypeRef,
+    subresource: Option<&str>,
+    visit: &mut impl FnMut(fieldset::Member<'a, '_>) -> bool,
+) {
+    if subresource == Some("status") {
+        fieldset::visit_members_where(object, other, ty, |key| key == "status", |_| true, visit)
+    } else {
+        fieldset::visit_members_where(
+            object,
+            other,
+            ty,
+            |key| !matches!(key, "apiVersion" | "kind" | "status"),
+            |key| !SYSTEM_METADATA.contains(&key),
+            visit,
+        )
+    }
 }
 
 /// The fields of `object` that can be owned through `subresource`: for the main resource all
@@ -801,6 +833,42 @@ mod tests {
         track_update(Some(&created), &mut same, "other");
         assert!(entry(&same, "other").is_none());
         assert_eq!(same, created);
+    }
+
+    #[test]
+    fn a_status_write_takes_the_list_items_it_changes_and_drops_the_ones_it_removes() {
+        let pod = |conditions: Value| {
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+                "status": {"phase": "Running", "conditions": conditions}})
+        };
+        let ready = |status: &str| json!({"type": "Ready", "status": status});
+        let scheduled = json!({"type": "PodScheduled", "status": "True"});
+        let mut first = pod(json!([scheduled.clone(), ready("False")]));
+        track_update_subresource(None, &mut first, "scheduler", Some("status"));
+        let mut second = pod(json!([ready("True")]));
+        track_update_subresource(Some(&first), &mut second, "kubelet", Some("status"));
+        let ready_status = "/f:status/f:conditions/k:{\"type\":\"Ready\"}/f:status";
+        assert!(owns(&second, "kubelet", ready_status));
+        assert!(!owns(&second, "scheduler", ready_status));
+        // The item itself and its unchanged key field stay with the first writer.
+        assert!(owns(
+            &second,
+            "scheduler",
+            "/f:status/f:conditions/k:{\"type\":\"Ready\"}/."
+        ));
+        assert!(!owns(
+            &second,
+            "kubelet",
+            "/f:status/f:conditions/k:{\"type\":\"Ready\"}/."
+        ));
+        let gone = "/f:status/f:conditions/k:{\"type\":\"PodScheduled\"}";
+        assert!(!owns(&second, "scheduler", gone));
+        assert!(owns(&second, "scheduler", "/f:status/f:phase"));
+        // The same write again changes nothing.
+        let mut third = second.clone();
+        track_update_subresource(Some(&second), &mut third, "kubelet", Some("status"));
+        assert_eq!(third, second);
     }
 
     #[test]

@@ -6,9 +6,7 @@
 //! of such elements; a node is a *member* when the field (or item) itself is owned: leaves always
 //! are, and an owned list item is marked with a `.` child next to its own fields.
 
-use std::collections::BTreeMap;
-
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::strategy::TypeRef;
 
@@ -28,7 +26,11 @@ pub enum Error {
 
 /// The path element of field `name`.
 pub fn field(name: &str) -> Element {
-    format!("f:{name}")
+    // Every field of every write passes here: `format!` would cost more than the copy.
+    let mut element = String::with_capacity(name.len() + 2);
+    element.push_str("f:");
+    element.push_str(name);
+    element
 }
 
 /// The path element of the item of a keyed list whose `key` field is `value`.
@@ -43,11 +45,50 @@ pub fn value(value: &Value) -> Element {
     format!("v:{value}")
 }
 
-/// A set of owned fields.
+/// A set of owned fields, kept in its `FieldsV1` form.
+///
+/// Each node is a JSON object whose keys are path elements: `{}` is an owned leaf, and a node
+/// with children is owned when it also has a `.` key. Keeping the wire form (always
+/// normalized: `.` only beside children, no node that owns nothing) makes reading and writing
+/// `managedFields` a move rather than a conversion, which every write of every object pays for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldSet {
+    /// Whether the root itself is owned (only a `fieldsV1` of `{}` says so).
     member: bool,
-    children: BTreeMap<Element, FieldSet>,
+    /// The children of the root.
+    tree: Map<String, Value>,
+}
+
+/// The `.` key marking an owned node that has children.
+const SELF: &str = ".";
+
+fn is_member(node: &Map<String, Value>) -> bool {
+    node.is_empty() || node.contains_key(SELF)
+}
+
+fn has_children(node: &Map<String, Value>) -> bool {
+    node.len() > usize::from(node.contains_key(SELF))
+}
+
+/// Gives `node` the membership `member`, in the normalized form.
+fn set_member(node: &mut Map<String, Value>, member: bool) {
+    if member && has_children(node) {
+        if !node.contains_key(SELF) {
+            node.insert(SELF.to_owned(), Value::Object(Map::new()));
+        }
+    } else {
+        node.remove(SELF);
+    }
+}
+
+fn object_mut(value: &mut Value) -> &mut Map<String, Value> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("made an object above"),
+    }
 }
 
 impl FieldSet {
@@ -58,20 +99,25 @@ impl FieldSet {
 
     /// Reads a `fieldsV1` value.
     pub fn from_fields_v1(fields: &Value) -> Result<FieldSet, Error> {
-        Self::read(fields, "")
+        Self::from_fields_v1_owned(fields.clone())
     }
 
-    fn read(node: &Value, at: &str) -> Result<FieldSet, Error> {
-        let Value::Object(map) = node else {
-            return Err(Error::NotAnObject(at.to_owned()));
+    /// Reads a `fieldsV1` value, taking it over.
+    pub fn from_fields_v1_owned(fields: Value) -> Result<FieldSet, Error> {
+        let Value::Object(mut tree) = fields else {
+            return Err(Error::NotAnObject(String::new()));
         };
-        let mut set = FieldSet {
-            member: map.is_empty(),
-            children: BTreeMap::new(),
-        };
-        for (element, child) in map {
-            if element == "." {
-                set.member = true;
+        let member = tree.is_empty() || tree.remove(SELF).is_some();
+        let mut at = String::new();
+        Self::check(&mut tree, &mut at)?;
+        Ok(FieldSet { member, tree })
+    }
+
+    /// Checks the children of a node and normalizes them (a lone `.` is an owned leaf).
+    fn check(node: &mut Map<String, Value>, at: &mut String) -> Result<(), Error> {
+        for (element, child) in node.iter_mut() {
+            if element == SELF {
+                *child = Value::Object(Map::new());
                 continue;
             }
             if !["f:", "k:", "v:", "i:"]
@@ -80,29 +126,40 @@ impl FieldSet {
             {
                 return Err(Error::UnknownElement(element.clone()));
             }
-            let child = Self::read(child, &format!("{at}/{element}"))?;
-            set.children.insert(element.clone(), child);
+            let len = at.len();
+            at.push('/');
+            at.push_str(element);
+            let Value::Object(map) = child else {
+                return Err(Error::NotAnObject(at.clone()));
+            };
+            Self::check(map, at)?;
+            if map.len() == 1 && map.contains_key(SELF) {
+                map.clear();
+            }
+            at.truncate(len);
         }
-        Ok(set)
+        Ok(())
     }
 
     /// The `fieldsV1` value of this set.
     pub fn to_fields_v1(&self) -> Value {
-        let mut map = Map::with_capacity(self.children.len() + usize::from(self.member));
-        if self.member && !self.children.is_empty() {
-            map.insert(".".to_owned(), json!({}));
+        self.clone().into_fields_v1()
+    }
+
+    /// The `fieldsV1` value of this set, without copying it.
+    pub fn into_fields_v1(self) -> Value {
+        let mut tree = self.tree;
+        if self.member && !tree.is_empty() {
+            tree.insert(SELF.to_owned(), Value::Object(Map::new()));
         }
-        for (element, child) in &self.children {
-            map.insert(element.clone(), child.to_fields_v1());
-        }
-        Value::Object(map)
+        Value::Object(tree)
     }
 
     /// Every field of `object`, typed by `ty`: leaves, keyed list items and set items.
     pub fn of_value(object: &Value, ty: &TypeRef) -> FieldSet {
         let mut set = FieldSet::new();
         if let Value::Object(map) = object {
-            set.walk_map(map, ty);
+            set.tree = node_of_map(map, ty);
         }
         set
     }
@@ -122,110 +179,84 @@ impl FieldSet {
         };
         for (name, child) in map.iter().filter(|(name, _)| top(name)) {
             let child_ty = ty.field(name);
-            match child {
+            let node = match child {
                 Value::Object(fields) if name == "metadata" && !child_ty.is_atomic() => {
-                    let mut node = FieldSet::new();
+                    let mut node = Map::new();
                     for (key, value) in fields.iter().filter(|(key, _)| metadata(key)) {
-                        node.children.entry(field(key)).or_default().walk_value(
-                            value,
-                            &child_ty.field(key),
-                            &child_ty,
-                            key,
-                        );
+                        let below = node_of_value(value, &child_ty.field(key), &child_ty, key);
+                        node.insert(field(key), Value::Object(below));
                     }
-                    if !node.children.is_empty() {
-                        set.children.insert(field(name), node);
+                    if node.is_empty() {
+                        continue;
                     }
+                    node
                 }
-                _ => set
-                    .children
-                    .entry(field(name))
-                    .or_default()
-                    .walk_value(child, &child_ty, ty, name),
-            }
+                _ => node_of_value(child, &child_ty, ty, name),
+            };
+            set.tree.insert(field(name), Value::Object(node));
         }
         set
     }
 
-    fn walk_map(&mut self, map: &Map<String, Value>, ty: &TypeRef) {
-        for (name, child) in map {
-            let node = self.children.entry(field(name)).or_default();
-            node.walk_value(child, &ty.field(name), ty, name);
-        }
-    }
-
-    fn walk_value(&mut self, v: &Value, ty: &TypeRef, parent: &TypeRef, name: &str) {
-        match v {
-            Value::Object(map) if !map.is_empty() && !ty.is_atomic() => self.walk_map(map, ty),
-            Value::Array(items) if !items.is_empty() => {
-                let strategy = parent.strategy(name).filter(|s| s.strategy.merges());
-                match strategy.map(|s| s.merge_key) {
-                    Some(Some(merge_key)) if items.iter().all(|i| i.get(merge_key).is_some()) => {
-                        for item in items {
-                            let element = key(merge_key, &item[merge_key]);
-                            let node = self.children.entry(element).or_default();
-                            node.member = true;
-                            if let Value::Object(fields) = item {
-                                node.walk_map(fields, ty);
-                            }
-                        }
-                    }
-                    Some(None) => {
-                        for item in items {
-                            self.children.entry(value(item)).or_default().member = true;
-                        }
-                    }
-                    _ => self.member = true,
-                }
-            }
-            _ => self.member = true,
-        }
-    }
-
     /// Whether the set owns nothing.
     pub fn is_empty(&self) -> bool {
-        !self.member && self.children.values().all(FieldSet::is_empty)
+        !self.member && self.tree.is_empty()
     }
 
     /// Every member path, each with whether it is a leaf (has no owned fields below it).
     pub fn members(&self) -> Vec<(Vec<Element>, bool)> {
         let mut out = Vec::new();
-        self.collect(&mut Vec::new(), &mut out);
+        collect(&self.tree, &mut Vec::new(), &mut out);
         out
     }
 
-    fn collect(&self, prefix: &mut Vec<Element>, out: &mut Vec<(Vec<Element>, bool)>) {
-        if self.member && !prefix.is_empty() {
-            out.push((prefix.clone(), self.children.is_empty()));
-        }
-        for (element, child) in &self.children {
-            prefix.push(element.clone());
-            child.collect(prefix, out);
-            prefix.pop();
-        }
-    }
-
-    fn node(&self, path: &[Element]) -> Option<&FieldSet> {
-        path.iter()
-            .try_fold(self, |node, element| node.children.get(element))
+    fn node(&self, path: &[Element]) -> Option<&Map<String, Value>> {
+        path.iter().try_fold(&self.tree, |node, element| {
+            node.get(element).and_then(Value::as_object)
+        })
     }
 
     /// Whether `path` is a member.
     pub fn contains(&self, path: &[Element]) -> bool {
-        self.node(path).is_some_and(|n| n.member)
+        if path.is_empty() {
+            return self.member;
+        }
+        self.node(path).is_some_and(is_member)
     }
 
     /// Whether `path` or anything below it is a member.
     pub fn contains_under(&self, path: &[Element]) -> bool {
-        self.node(path).is_some_and(|n| !n.is_empty())
+        if path.is_empty() {
+            return !self.is_empty();
+        }
+        // Every node of a normalized set owns something.
+        self.node(path).is_some()
     }
 
     /// Makes `path` a member.
     pub fn insert(&mut self, path: &[Element]) {
-        let node = path.iter().fold(self, |node, element| {
-            node.children.entry(element.clone()).or_default()
-        });
-        node.member = true;
+        let Some((last, parents)) = path.split_last() else {
+            self.member = true;
+            return;
+        };
+        let mut node = &mut self.tree;
+        for element in parents {
+            let existed = node.contains_key(element.as_str());
+            let child = object_mut(
+                node.entry(element.as_str())
+                    .or_insert_with(|| Value::Object(Map::new())),
+            );
+            // An owned leaf that gets a child stays owned.
+            if existed && child.is_empty() {
+                child.insert(SELF.to_owned(), Value::Object(Map::new()));
+            }
+            node = child;
+        }
+        let target = object_mut(
+            node.entry(last.as_str())
+                .or_insert_with(|| Value::Object(Map::new())),
+        );
+        set_member(target, true);
     }
 
     /// Removes `path` as a member, keeping what is owned below it.
@@ -239,33 +270,319 @@ impl FieldSet {
     }
 
     fn prune(&mut self, path: &[Element], subtree: bool) {
-        match path.split_first() {
-            None => {
-                self.member = false;
-                if subtree {
-                    self.children.clear();
-                }
+        if path.is_empty() {
+            self.member = false;
+            if subtree {
+                self.tree.clear();
             }
-            Some((first, rest)) => {
-                if let Some(child) = self.children.get_mut(first) {
-                    child.prune(rest, subtree);
-                    if child.is_empty() {
-                        self.children.remove(first);
-                    }
-                }
-            }
+            return;
         }
+        prune(&mut self.tree, path, subtree);
     }
 
     /// Adds every member of `other`.
     pub fn union(&mut self, other: &FieldSet) {
         self.member |= other.member;
-        for (element, child) in &other.children {
-            self.children
-                .entry(element.clone())
-                .or_default()
-                .union(child);
+        union_children(&mut self.tree, &other.tree);
+    }
+}
+
+/// The node of a non-root value, as [`FieldSet::of_value`] records it.
+fn node_of_value(v: &Value, ty: &TypeRef, parent: &TypeRef, name: &str) -> Map<String, Value> {
+    match v {
+        Value::Object(map) if !map.is_empty() && !ty.is_atomic() => node_of_map(map, ty),
+        Value::Array(items) if !items.is_empty() => {
+            let strategy = parent.strategy(name).filter(|s| s.strategy.merges());
+            let mut node = Map::new();
+            match strategy.map(|s| s.merge_key) {
+                Some(Some(merge_key)) if items.iter().all(|i| i.get(merge_key).is_some()) => {
+                    for item in items {
+                        let mut owned = match item {
+                            Value::Object(fields) => node_of_map(fields, ty),
+                            _ => Map::new(),
+                        };
+                        set_member(&mut owned, true);
+                        match node.entry(key(merge_key, &item[merge_key])) {
+                            serde_json::map::Entry::Vacant(slot) => {
+                                slot.insert(Value::Object(owned));
+                            }
+                            serde_json::map::Entry::Occupied(mut slot) => {
+                                let before = object_mut(slot.get_mut());
+                                union_node(before, &owned);
+                            }
+                        }
+                    }
+                }
+                Some(None) => {
+                    for item in items {
+                        node.insert(value(item), Value::Object(Map::new()));
+                    }
+                }
+                _ => {}
+            }
+            node
         }
+        _ => Map::new(),
+    }
+}
+
+fn node_of_map(map: &Map<String, Value>, ty: &TypeRef) -> Map<String, Value> {
+    map.iter()
+        .map(|(name, child)| {
+            let node = node_of_value(child, &ty.field(name), ty, name);
+            (field(name), Value::Object(node))
+        })
+        .collect()
+}
+
+fn collect(
+    node: &Map<String, Value>,
+    prefix: &mut Vec<Element>,
+    out: &mut Vec<(Vec<Element>, bool)>,
+) {
+    for (element, child) in node {
+        let Some(child) = child.as_object().filter(|_| element != SELF) else {
+            continue;
+        };
+        prefix.push(element.clone());
+        if is_member(child) {
+            out.push((prefix.clone(), !has_children(child)));
+        }
+        collect(child, prefix, out);
+        prefix.pop();
+    }
+}
+
+/// Removes `path` below `node`; true when something was removed.
+fn prune(node: &mut Map<String, Value>, path: &[Element], subtree: bool) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let Some(child) = node.get_mut(first.as_str()).and_then(Value::as_object_mut) else {
+        return false;
+    };
+    if rest.is_empty() {
+        if subtree || !has_children(child) {
+            node.remove(first.as_str());
+        } else {
+            child.remove(SELF);
+        }
+        return true;
+    }
+    if !prune(child, rest, subtree) {
+        return false;
+    }
+    // A node that lost its last child: gone if it was not owned, an owned leaf if it was.
+    if child.is_empty() {
+        node.remove(first.as_str());
+    } else if child.len() == 1 && child.contains_key(SELF) {
+        child.clear();
+    }
+    true
+}
+
+fn union_children(mine: &mut Map<String, Value>, theirs: &Map<String, Value>) {
+    for (element, child) in theirs {
+        if element == SELF {
+            continue;
+        }
+        let Value::Object(child) = child else {
+            continue;
+        };
+        match mine.entry(element.as_str()) {
+            serde_json::map::Entry::Vacant(slot) => {
+                slot.insert(Value::Object(child.clone()));
+            }
+            serde_json::map::Entry::Occupied(mut slot) => {
+                union_node(object_mut(slot.get_mut()), child)
+            }
+        }
+    }
+}
+
+fn union_node(mine: &mut Map<String, Value>, theirs: &Map<String, Value>) {
+    let member = is_member(mine) || is_member(theirs);
+    union_children(mine, theirs);
+    set_member(mine, member);
+}
+
+/// One step of the path of a member met by [`visit_members_where`]: the element it stands
+/// for is only spelled out when asked, as most members of a write are compared and left.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// A field.
+    Field(&'a str),
+    /// The item of a list merged by `key` whose key field is the value.
+    Key(&'a str, &'a Value),
+    /// The item of a set of scalars.
+    Item(&'a Value),
+}
+
+impl Step<'_> {
+    /// The path element.
+    pub fn element(&self) -> Element {
+        match *self {
+            Step::Field(name) => field(name),
+            Step::Key(merge_key, id) => key(merge_key, id),
+            Step::Item(item) => value(item),
+        }
+    }
+}
+
+/// One member met by [`visit_members_where`].
+pub struct Member<'a, 'p> {
+    /// Where it is.
+    pub steps: &'p [Step<'a>],
+    /// Its value in the walked object.
+    pub value: &'a Value,
+    /// The value at the same path in the other object, found as [`resolve`] finds it.
+    pub counterpart: Option<&'a Value>,
+    /// Whether it is a leaf (no member below it).
+    pub leaf: bool,
+}
+
+impl Member<'_, '_> {
+    /// Its path.
+    pub fn path(&self) -> Vec<Element> {
+        self.steps.iter().map(Step::element).collect()
+    }
+}
+
+/// Visits each member of `object` that [`FieldSet::of_value_where`] would record, beside the
+/// value at the same path in `other`: comparing two versions of an object this way builds
+/// neither set, and finds counterparts without parsing path elements back.
+///
+/// The visitor returns whether to go below a member that has members of its own. Of list
+/// items that share a key, only the first is visited, as `resolve` only ever finds that one.
+pub fn visit_members_where<'a>(
+    object: &'a Value,
+    other: Option<&'a Value>,
+    ty: &TypeRef,
+    top: impl Fn(&str) -> bool,
+    metadata: impl Fn(&str) -> bool,
+    visit: &mut impl FnMut(Member<'a, '_>) -> bool,
+) {
+    let Value::Object(map) = object else {
+        return;
+    };
+    let mut path = Vec::new();
+    for (name, child) in map.iter().filter(|(name, _)| top(name)) {
+        let child_ty = ty.field(name);
+        let counterpart = other.and_then(|o| o.as_object()).and_then(|o| o.get(name));
+        path.push(Step::Field(name));
+        match child {
+            Value::Object(fields) if name == "metadata" && !child_ty.is_atomic() => {
+                for (key, value) in fields.iter().filter(|(key, _)| metadata(key)) {
+                    let theirs = counterpart
+                        .and_then(|c| c.as_object())
+                        .and_then(|c| c.get(key));
+                    path.push(Step::Field(key));
+                    visit_value(
+                        value,
+                        theirs,
+                        &child_ty.field(key),
+                        &child_ty,
+                        key,
+                        &mut path,
+                        visit,
+                    );
+                    path.pop();
+                }
+            }
+            _ => visit_value(child, counterpart, &child_ty, ty, name, &mut path, visit),
+        }
+        path.pop();
+    }
+}
+
+/// [`FieldSet::of_value`]'s walk as a visit: the same members, in the same order.
+fn visit_value<'a>(
+    v: &'a Value,
+    other: Option<&'a Value>,
+    ty: &TypeRef,
+    parent: &TypeRef,
+    name: &str,
+    path: &mut Vec<Step<'a>>,
+    visit: &mut impl FnMut(Member<'a, '_>) -> bool,
+) {
+    match v {
+        Value::Object(map) if !map.is_empty() && !ty.is_atomic() => {
+            visit_fields(map, other, ty, path, visit);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let strategy = parent.strategy(name).filter(|s| s.strategy.merges());
+            let theirs = other.and_then(Value::as_array);
+            match strategy.map(|s| s.merge_key) {
+                Some(Some(merge_key)) if items.iter().all(|i| i.get(merge_key).is_some()) => {
+                    for (at, item) in items.iter().enumerate() {
+                        let id = &item[merge_key];
+                        if items[..at].iter().any(|i| i.get(merge_key) == Some(id)) {
+                            continue;
+                        }
+                        let counterpart =
+                            theirs.and_then(|t| t.iter().find(|i| i.get(merge_key) == Some(id)));
+                        path.push(Step::Key(merge_key, id));
+                        let below = visit(Member {
+                            steps: path,
+                            value: item,
+                            counterpart,
+                            leaf: false,
+                        });
+                        if below && let Value::Object(fields) = item {
+                            visit_fields(fields, counterpart, ty, path, visit);
+                        }
+                        path.pop();
+                    }
+                }
+                Some(None) => {
+                    for (at, item) in items.iter().enumerate() {
+                        if items[..at].contains(item) {
+                            continue;
+                        }
+                        path.push(Step::Item(item));
+                        visit(Member {
+                            steps: path,
+                            value: item,
+                            counterpart: theirs.and_then(|t| t.iter().find(|i| *i == item)),
+                            leaf: true,
+                        });
+                        path.pop();
+                    }
+                }
+                _ => {
+                    visit(Member {
+                        steps: path,
+                        value: v,
+                        counterpart: other,
+                        leaf: true,
+                    });
+                }
+            }
+        }
+        _ => {
+            visit(Member {
+                steps: path,
+                value: v,
+                counterpart: other,
+                leaf: true,
+            });
+        }
+    }
+}
+
+fn visit_fields<'a>(
+    map: &'a Map<String, Value>,
+    other: Option<&'a Value>,
+    ty: &TypeRef,
+    path: &mut Vec<Step<'a>>,
+    visit: &mut impl FnMut(Member<'a, '_>) -> bool,
+) {
+    let theirs = other.and_then(Value::as_object);
+    for (key, child) in map {
+        path.push(Step::Field(key));
+        let counterpart = theirs.and_then(|o| o.get(key));
+        visit_value(child, counterpart, &ty.field(key), ty, key, path, visit);
+        path.pop();
     }
 }
 
@@ -367,6 +684,7 @@ pub fn display(path: &[Element]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn path(elements: &[&str]) -> Vec<Element> {
         elements.iter().map(|e| e.to_string()).collect()
@@ -480,6 +798,39 @@ mod tests {
         set.remove(&image);
         assert!(set.is_empty());
         assert_eq!(set.to_fields_v1(), json!({}));
+    }
+
+    #[test]
+    fn the_wire_form_stays_normalized_through_every_change() {
+        let mut set = FieldSet::from_fields_v1(&json!({"f:spec": {"f:a": {".": {}}}})).unwrap();
+        assert_eq!(set.to_fields_v1(), json!({"f:spec": {"f:a": {}}}));
+        let (a, b) = (path(&["f:spec", "f:a"]), path(&["f:spec", "f:a", "f:b"]));
+        set.insert(&b);
+        assert!(
+            set.contains(&a),
+            "an owned leaf that gets a child stays owned"
+        );
+        assert_eq!(
+            set.to_fields_v1(),
+            json!({"f:spec": {"f:a": {".": {}, "f:b": {}}}})
+        );
+        let mut other = FieldSet::new();
+        other.insert(&path(&["f:spec", "f:c"]));
+        set.union(&other);
+        set.remove(&b);
+        assert_eq!(
+            set.to_fields_v1(),
+            json!({"f:spec": {"f:a": {}, "f:c": {}}})
+        );
+        assert!(!set.contains(&path(&["f:spec"])));
+        assert!(set.contains_under(&path(&["f:spec"])));
+        set.remove(&path(&["f:spec", "f:missing", "f:x"]));
+        assert!(
+            set.contains(&a),
+            "removing what is not there changes nothing"
+        );
+        set.remove_subtree(&path(&["f:spec"]));
+        assert!(set.is_empty());
     }
 
     #[test]

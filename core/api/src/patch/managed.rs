@@ -98,8 +98,14 @@ impl Entry {
             && (operation == Operation::Apply || self.api_version == api_version)
     }
 
-    fn from_value(value: &Value) -> Result<Entry, Error> {
-        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    fn from_value(value: Value) -> Result<Entry, Error> {
+        let Value::Object(mut map) = value else {
+            return Err(Error::MissingField("operation"));
+        };
+        let mut text = |key: &str| match map.remove(key) {
+            Some(Value::String(text)) => Some(text),
+            _ => None,
+        };
         let manager = text("manager").unwrap_or_default();
         let operation = match text("operation").as_deref() {
             Some("Apply") => Operation::Apply,
@@ -107,8 +113,11 @@ impl Entry {
             Some(other) => return Err(Error::UnknownOperation(other.to_owned())),
             None => return Err(Error::MissingField("operation")),
         };
-        let fields = match value.get("fieldsV1") {
-            Some(v) => FieldSet::from_fields_v1(v).map_err(|source| Error::Fields {
+        let api_version = text("apiVersion").ok_or(Error::MissingField("apiVersion"))?;
+        let time = text("time");
+        let subresource = text("subresource").filter(|s| !s.is_empty());
+        let fields = match map.remove("fieldsV1") {
+            Some(v) => FieldSet::from_fields_v1_owned(v).map_err(|source| Error::Fields {
                 manager: manager.clone(),
                 source,
             })?,
@@ -117,26 +126,31 @@ impl Entry {
         Ok(Entry {
             manager,
             operation,
-            api_version: text("apiVersion").ok_or(Error::MissingField("apiVersion"))?,
-            time: text("time"),
-            subresource: text("subresource").filter(|s| !s.is_empty()),
+            api_version,
+            time,
+            subresource,
             fields,
         })
     }
 
     /// The wire form of the entry.
     pub fn to_value(&self) -> Value {
+        self.clone().into_value()
+    }
+
+    /// The wire form of the entry, without copying its fields.
+    pub fn into_value(self) -> Value {
         let mut map = Map::new();
-        map.insert("manager".into(), json!(self.manager));
+        map.insert("manager".into(), Value::String(self.manager));
         map.insert("operation".into(), json!(self.operation.as_str()));
-        map.insert("apiVersion".into(), json!(self.api_version));
-        if let Some(time) = &self.time {
-            map.insert("time".into(), json!(time));
+        map.insert("apiVersion".into(), Value::String(self.api_version));
+        if let Some(time) = self.time {
+            map.insert("time".into(), Value::String(time));
         }
         map.insert("fieldsType".into(), json!("FieldsV1"));
-        map.insert("fieldsV1".into(), self.fields.to_fields_v1());
-        if let Some(subresource) = &self.subresource {
-            map.insert("subresource".into(), json!(subresource));
+        map.insert("fieldsV1".into(), self.fields.into_fields_v1());
+        if let Some(subresource) = self.subresource {
+            map.insert("subresource".into(), Value::String(subresource));
         }
         Value::Object(map)
     }
@@ -151,14 +165,28 @@ pub fn now() -> String {
 pub fn read(object: &Value) -> Result<Vec<Entry>, Error> {
     match object.pointer("/metadata/managedFields") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(entries)) => entries.iter().map(Entry::from_value).collect(),
+        Some(Value::Array(entries)) => entries.iter().cloned().map(Entry::from_value).collect(),
+        Some(_) => Err(Error::NotAList),
+    }
+}
+
+/// Takes `object`'s `metadata.managedFields` out of it as entries: [`read`] without copying
+/// them, for a caller that writes them back.
+pub fn take(object: &mut Value) -> Result<Vec<Entry>, Error> {
+    let taken = object
+        .pointer_mut("/metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|metadata| metadata.remove("managedFields"));
+    match taken {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(entries)) => entries.into_iter().map(Entry::from_value).collect(),
         Some(_) => Err(Error::NotAList),
     }
 }
 
 /// Replaces `object`'s `metadata.managedFields` with `entries`, dropping the ones that own
 /// nothing; the field is removed when no entry is left.
-pub fn write(object: &mut Value, entries: &[Entry]) {
+pub fn write(object: &mut Value, entries: Vec<Entry>) {
     let Some(root) = object.as_object_mut() else {
         return;
     };
@@ -169,9 +197,9 @@ pub fn write(object: &mut Value, entries: &[Entry]) {
         return;
     };
     let list: Vec<Value> = entries
-        .iter()
+        .into_iter()
         .filter(|e| !e.fields.is_empty())
-        .map(Entry::to_value)
+        .map(Entry::into_value)
         .collect();
     if list.is_empty() {
         metadata.remove("managedFields");
@@ -198,7 +226,7 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].operation, Operation::Apply);
         let mut copy = json!({"metadata": {}});
-        write(&mut copy, &entries);
+        write(&mut copy, entries);
         assert_eq!(copy, object);
     }
 
@@ -214,7 +242,7 @@ mod tests {
     fn entries_that_own_nothing_are_not_written() {
         let mut object = json!({"metadata": {"managedFields": []}});
         let empty = Entry::new("x", Operation::Update, "v1", None, FieldSet::new());
-        write(&mut object, &[empty]);
+        write(&mut object, vec![empty]);
         assert_eq!(object, json!({"metadata": {}}));
     }
 

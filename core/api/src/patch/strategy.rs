@@ -201,7 +201,7 @@ pub static FIELD_TYPES: &[FieldType] = field_types! {
 /// Definitions owned as a whole by server-side apply (`x-kubernetes-map-type: atomic`).
 pub static ATOMIC: &[&str] = &[LABEL_SELECTOR];
 
-/// The OpenAPI package of each built-in group/version, for [`root_definition`].
+/// The OpenAPI package of each built-in group/version: a kind's definition is `<package>.<kind>`.
 static GROUP_PACKAGES: &[(&str, &str)] = &[
     ("v1", "io.k8s.api.core.v1"),
     ("apps/v1", "io.k8s.api.apps.v1"),
@@ -244,42 +244,87 @@ pub fn field_definition(definition: &str, property: &str) -> Option<&'static str
         .map(|e| e.holds)
 }
 
-/// The OpenAPI definition of a built-in kind, e.g. `apps/v1` + `Deployment` →
-/// `io.k8s.api.apps.v1.Deployment`; `None` for groups that are not built in.
-pub fn root_definition(api_version: &str, kind: &str) -> Option<String> {
-    if kind.is_empty() {
-        return None;
-    }
-    GROUP_PACKAGES
-        .iter()
-        .find(|(gv, _)| *gv == api_version)
-        .map(|(_, package)| format!("{package}.{kind}"))
-}
-
 /// A position in an object's type: which definition a value has, as far as the tables know.
 ///
 /// Navigation never fails: below an unknown field the type is simply unknown, which patches
-/// treat as schema-less (maps merge, lists are replaced).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// treat as schema-less (maps merge, lists are replaced). A position is an index into the
+/// tables regrouped by definition, so walking an object compares a few short property names
+/// per field rather than scanning every row, and allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypeRef {
-    definition: Option<String>,
+    definition: Option<usize>,
     root: bool,
 }
+
+/// What the tables say about one definition.
+struct Definition {
+    name: &'static str,
+    /// Each property listed in [`FIELD_TYPES`], with the index of the definition it holds.
+    fields: Vec<(&'static str, usize)>,
+    /// Each property listed in [`STRATEGIES`].
+    strategies: Vec<(&'static str, ListStrategy)>,
+    atomic: bool,
+}
+
+/// Every definition the tables name, built once from them.
+static DEFINITIONS: std::sync::LazyLock<Vec<Definition>> = std::sync::LazyLock::new(|| {
+    let mut defs: Vec<Definition> = Vec::new();
+    let index = |defs: &mut Vec<Definition>, name: &'static str| {
+        defs.iter().position(|d| d.name == name).unwrap_or_else(|| {
+            defs.push(Definition {
+                name,
+                fields: Vec::new(),
+                strategies: Vec::new(),
+                atomic: false,
+            });
+            defs.len() - 1
+        })
+    };
+    index(&mut defs, OBJECT_META);
+    for row in FIELD_TYPES {
+        let holds = index(&mut defs, row.holds);
+        let at = index(&mut defs, row.definition);
+        defs[at].fields.push((row.property, holds));
+    }
+    for row in STRATEGIES {
+        let at = index(&mut defs, row.definition);
+        defs[at].strategies.push((row.property, row.list));
+    }
+    for name in ATOMIC {
+        let at = index(&mut defs, name);
+        defs[at].atomic = true;
+    }
+    defs
+});
 
 impl TypeRef {
     /// The type of a whole object, from its `apiVersion` and `kind`.
     pub fn of_object(object: &Value) -> TypeRef {
         let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or_default();
+        let (api_version, kind) = (text("apiVersion"), text("kind"));
+        let package = GROUP_PACKAGES
+            .iter()
+            .find(|(gv, _)| *gv == api_version)
+            .map(|(_, package)| *package);
+        // `<package>.<kind>`, compared in place: a kind the tables do not name has no entries.
+        let definition = package.filter(|_| !kind.is_empty()).and_then(|package| {
+            DEFINITIONS.iter().position(|d| {
+                d.name
+                    .strip_prefix(package)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    == Some(kind)
+            })
+        });
         TypeRef {
-            definition: root_definition(text("apiVersion"), text("kind")),
+            definition,
             root: true,
         }
     }
 
-    /// The type of a named definition (not an object root).
+    /// The type of a named definition (not an object root); unknown when no table names it.
     pub fn definition(name: &str) -> TypeRef {
         TypeRef {
-            definition: Some(name.to_owned()),
+            definition: DEFINITIONS.iter().position(|d| d.name == name),
             root: false,
         }
     }
@@ -292,23 +337,30 @@ impl TypeRef {
         }
     }
 
-    /// The definition name, when known.
-    pub fn name(&self) -> Option<&str> {
-        self.definition.as_deref()
+    fn info(&self) -> Option<&'static Definition> {
+        self.definition.map(|at| &DEFINITIONS[at])
+    }
+
+    /// The definition name, when the tables know it.
+    pub fn name(&self) -> Option<&'static str> {
+        self.info().map(|d| d.name)
     }
 
     /// The type of `property` of this value (for a list, of its items).
     pub fn field(&self, property: &str) -> TypeRef {
-        if self.root && property == "metadata" {
-            return TypeRef::definition(OBJECT_META);
-        }
-        match self
-            .definition
-            .as_deref()
-            .and_then(|d| field_definition(d, property))
-        {
-            Some(holds) => TypeRef::definition(holds),
-            None => TypeRef::unknown(),
+        let definition = if self.root && property == "metadata" {
+            Some(0) // OBJECT_META is indexed first.
+        } else {
+            self.info().and_then(|d| {
+                d.fields
+                    .iter()
+                    .find(|(p, _)| *p == property)
+                    .map(|&(_, holds)| holds)
+            })
+        };
+        TypeRef {
+            definition,
+            root: false,
         }
     }
 
@@ -317,14 +369,16 @@ impl TypeRef {
         if self.root && property == "metadata" {
             return None;
         }
-        lookup(self.definition.as_deref()?, property)
+        self.info()?
+            .strategies
+            .iter()
+            .find(|(p, _)| *p == property)
+            .map(|&(_, list)| list)
     }
 
     /// Whether server-side apply owns values of this type as a whole.
     pub fn is_atomic(&self) -> bool {
-        self.definition
-            .as_deref()
-            .is_some_and(|d| ATOMIC.contains(&d))
+        self.info().is_some_and(|d| d.atomic)
     }
 }
 
