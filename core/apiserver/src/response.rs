@@ -95,6 +95,17 @@ pub fn with_type(code: u16, body: Vec<u8>, content_type: &str) -> Response {
     r
 }
 
+/// A successful write answered without its object, as the client preferred (RFC 7240).
+pub fn minimal(code: u16) -> Response {
+    let mut answer = Response::new(Body::empty());
+    *answer.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    answer.headers_mut().insert(
+        http::HeaderName::from_static("preference-applied"),
+        http::HeaderValue::from_static("return=minimal"),
+    );
+    answer
+}
+
 /// A failure as a `Status` body with its HTTP code.
 pub fn status(s: &Status) -> Response {
     object(s.code, &s.to_json(), Format::Json)

@@ -659,3 +659,58 @@ async fn next<K>(
         .unwrap()
         .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_prefers_a_minimal_return_is_answered_without_its_object() {
+    let c = Cluster::start().await;
+    let client = c.client().await;
+    let send = |method: &str, path: &str, body: serde_json::Value, prefer: bool| {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if prefer {
+            request = request.header("prefer", "return=minimal");
+        }
+        let request = request.body(serde_json::to_vec(&body).unwrap()).unwrap();
+        let client = client.clone();
+        async move {
+            let answer = client.send(request.map(Into::into)).await.unwrap();
+            let (parts, body) = answer.into_parts();
+            let bytes = http_body_util::BodyExt::collect(body)
+                .await
+                .unwrap()
+                .to_bytes();
+            (parts, bytes)
+        }
+    };
+    let path = "/api/v1/namespaces/default/configmaps";
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "quiet"},
+        "data": {"k": "v"}});
+
+    let (parts, body) = send("POST", path, cm.clone(), true).await;
+    assert_eq!(parts.status, 201);
+    assert!(body.is_empty(), "{body:?}");
+    assert_eq!(parts.headers["preference-applied"], "return=minimal");
+
+    // The write landed; reads answer the object whatever the client prefers.
+    let (parts, body) = send("GET", &format!("{path}/quiet"), json!(null), true).await;
+    assert_eq!(parts.status, 200);
+    let read: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(read["data"]["k"], "v");
+    assert!(parts.headers.get("preference-applied").is_none());
+
+    // A failed write still says why.
+    let (parts, body) = send("POST", path, cm.clone(), true).await;
+    assert_eq!(parts.status, 409);
+    let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status["reason"], "AlreadyExists");
+
+    // Without the preference a write answers the object, as always.
+    let mut other = cm.clone();
+    other["metadata"]["name"] = json!("loud");
+    let (parts, body) = send("POST", path, other, false).await;
+    assert_eq!(parts.status, 201);
+    let created: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(created["metadata"]["name"], "loud");
+}

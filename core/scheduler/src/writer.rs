@@ -153,13 +153,17 @@ pub async fn event(
         "lastTimestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "count": 1,
     });
-    // One event per placed pod: written as JSON and the answer only checked for an error,
-    // rather than typed on the way out and decoded on the way back for nothing.
+    // One event per placed pod: written as JSON and only its outcome asked for (RFC 7240's
+    // `return=minimal`), rather than typed on the way out and answered back for nothing.
     let api = Api::<Event>::namespaced(client.clone(), &pod.namespace);
     let body = serde_json::to_vec(&event).map_err(kube::Error::SerdeError)?;
-    let request = kube::core::Request::new(api.resource_url())
+    let mut request = kube::core::Request::new(api.resource_url())
         .create(&PostParams::default(), body)
         .map_err(kube::Error::BuildRequest)?;
+    request.headers_mut().insert(
+        http::header::HeaderName::from_static("prefer"),
+        http::HeaderValue::from_static("return=minimal"),
+    );
     client.request_text(request).await.map(|_| ())
 }
 

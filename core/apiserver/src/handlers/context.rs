@@ -30,6 +30,9 @@ pub struct Ctx {
     pub applying: bool,
     /// Objects are answered without `metadata.managedFields` (see [`crate::LocalService`]).
     pub lean: bool,
+    /// A write whose client asked (`Prefer: return=minimal`, RFC 7240) for its outcome
+    /// alone: a success is answered without the object.
+    pub minimal: bool,
     /// The CRD details of the target, looked up once per request.
     pub custom: Option<Arc<CustomVersion>>,
     /// The version the client addressed, when it is served by conversion from the stored
@@ -72,6 +75,14 @@ impl Ctx {
                     .collect()
             });
         let dry_run = query.get("dryRun").is_some();
+        let minimal = !matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+            && req
+                .headers()
+                .get_all("prefer")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"));
         let custom = state.custom(&target.info);
         let served = convert::storage_version(
             &target.info.group,
@@ -98,6 +109,7 @@ impl Ctx {
             dry_run,
             applying: false,
             lean: req.extensions().get::<crate::local::Lean>().is_some(),
+            minimal,
         }
     }
 
@@ -148,6 +160,11 @@ impl Ctx {
 
     /// One object in the requested form (plain or as a one-row `Table`).
     pub fn respond(&self, code: u16, obj: &Value) -> Response {
+        if self.minimal {
+            // Components that only check that their write landed (a kubelet's status, an
+            // event) spare the server encoding an answer nobody reads.
+            return response::minimal(code);
+        }
         match &self.table {
             Some(include) if self.target.subresource.is_none() => {
                 let table = self.table_of(std::slice::from_ref(obj), include);
