@@ -507,7 +507,7 @@ fn visit_value<'a>(
 ) {
     match v {
         Value::Object(map) if !map.is_empty() && !ty.is_atomic() => {
-            visit_fields(map, other, ty, path, visit);
+            return visit_fields(map, other, ty, path, visit);
         }
         Value::Array(items) if !items.is_empty() => {
             let strategy = parent.strategy(name).filter(|s| s.strategy.merges());
@@ -533,6 +533,7 @@ fn visit_value<'a>(
                         }
                         path.pop();
                     }
+                    return;
                 }
                 Some(None) => {
                     for (at, item) in items.iter().enumerate() {
@@ -548,26 +549,20 @@ fn visit_value<'a>(
                         });
                         path.pop();
                     }
+                    return;
                 }
-                _ => {
-                    visit(Member {
-                        steps: path,
-                        value: v,
-                        counterpart: other,
-                        leaf: true,
-                    });
-                }
+                _ => {}
             }
         }
-        _ => {
-            visit(Member {
-                steps: path,
-                value: v,
-                counterpart: other,
-                leaf: true,
-            });
-        }
+        _ => {}
     }
+    // Anything else (a scalar, an empty or atomic value, a list replaced whole) is a leaf.
+    visit(Member {
+        steps: path,
+        value: v,
+        counterpart: other,
+        leaf: true,
+    });
 }
 
 fn visit_fields<'a>(
