@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io;
+use std::ops::Bound;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -199,10 +200,11 @@ pub struct MemoryFiles {
 #[derive(Debug, Default)]
 struct Tree {
     nodes: HashMap<PathBuf, Node>,
-    /// How many symlinks there are: without any, a path resolves by its spelling alone,
-    /// which spares a lookup per component (a thousand simulated nodes' pod files, most of
-    /// them without links).
-    links: usize,
+    /// Where the symlinks are (resolved paths). A path with no link at or above it (and no
+    /// `..`) resolves by its spelling alone, which spares a lookup per component: the links
+    /// of a thousand simulated nodes' pods are in their projected volumes, away from most
+    /// of the paths the kubelet touches.
+    links: BTreeSet<PathBuf>,
 }
 
 /// Upstream Linux's limit on symlinks followed in one lookup.
@@ -270,9 +272,28 @@ impl Tree {
 
     /// The path `path` leads to once symlinks are replaced by what they point to (the last
     /// component's only when `follow`). Components before the last must be directories.
+    /// Whether resolving `path` may meet a symlink (its last component counts when `follow`).
+    fn may_meet_link(&self, path: &Path, follow: bool) -> bool {
+        if self.links.is_empty() {
+            return false;
+        }
+        if path.components().any(|c| c == Component::ParentDir) {
+            return true;
+        }
+        // Paths order by components, and nothing lives under a link: the greatest link not
+        // after `path` is the only one that can be `path` or one of its ancestors.
+        let spelled: PathBuf = path.components().collect();
+        let upto = (Bound::Unbounded, Bound::Included(spelled.as_path()));
+        match self.links.range::<Path, _>(upto).next_back() {
+            Some(link) if *link == spelled => follow,
+            Some(link) => spelled.starts_with(link),
+            None => false,
+        }
+    }
+
     fn resolve(&self, path: &Path, follow: bool) -> io::Result<PathBuf> {
         not_absolute(path)?;
-        if self.links == 0 {
+        if !self.may_meet_link(path, follow) {
             let mut out = PathBuf::from("/");
             for c in path.components() {
                 match c {
@@ -345,11 +366,11 @@ impl Tree {
             children.insert(name.to_os_string());
         }
         if matches!(node, Node::Link(_)) {
-            self.links += 1;
+            self.links.insert(at.clone());
+        } else if !self.links.is_empty() {
+            self.links.remove(&at);
         }
-        if let Some(Node::Link(_)) = self.nodes.insert(at, node) {
-            self.links -= 1;
-        }
+        self.nodes.insert(at, node);
     }
 
     /// Removes the entry at a resolved path with everything under it; returns them.
@@ -362,7 +383,9 @@ impl Tree {
         }
         let mut under = Vec::new();
         match &node {
-            Node::Link(_) => self.links -= 1,
+            Node::Link(_) => {
+                self.links.remove(at);
+            }
             Node::Dir { children, .. } => {
                 for child in children {
                     under.extend(self.take(&at.join(child)).map(|t| (child.clone(), t)));

@@ -142,3 +142,34 @@ fn memory_files_refuse_relative_paths_and_link_loops() {
         Kind::Symlink
     );
 }
+
+#[test]
+fn paths_through_beside_and_back_out_of_a_link_resolve_as_on_the_host() {
+    on_both(|files, root| {
+        files.create_dir_all(&root.join("d/a/inner")).unwrap();
+        files.create_dir_all(&root.join("d/c")).unwrap();
+        files
+            .symlink(Path::new("a/inner"), &root.join("d/b"))
+            .unwrap();
+        files.write(&root.join("d/b/f"), b"through").unwrap();
+        assert_eq!(files.read(&root.join("d/a/inner/f")).unwrap(), b"through");
+        // `..` after a link leaves its target, not the directory the link is in.
+        files.write(&root.join("d/b/../g"), b"up").unwrap();
+        assert_eq!(files.read(&root.join("d/a/g")).unwrap(), b"up");
+        // Neighbours of the link, after and before it in name order.
+        files.write(&root.join("d/c/h"), b"beside").unwrap();
+        files.write(&root.join("d/a/i"), b"before").unwrap();
+        assert_eq!(files.read(&root.join("d/c/h")).unwrap(), b"beside");
+        assert_eq!(kinds(files, &root.join("d/a")), ["g", "i", "inner"]);
+        assert_eq!(kinds(files, &root.join("d/b")), ["f"]);
+        assert_eq!(
+            files.symlink_metadata(&root.join("d/b")).unwrap().kind,
+            Kind::Symlink
+        );
+        assert_eq!(files.metadata(&root.join("d/b")).unwrap().kind, Kind::Dir);
+        // Once the link is gone, the path through it leads nowhere.
+        files.remove_file(&root.join("d/b")).unwrap();
+        assert!(!files.exists(&root.join("d/b/f")));
+        assert!(files.exists(&root.join("d/a/inner/f")));
+    });
+}
