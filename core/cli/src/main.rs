@@ -55,6 +55,12 @@ enum Command {
     Image(commands::image::Args),
     /// Print the client and server versions.
     Version(commands::version::Args),
+    /// Write a container's output to its log file (run by containerd's shim).
+    #[command(hide = true)]
+    ContainerLog {
+        /// The log file, appended to.
+        file: std::path::PathBuf,
+    },
 }
 
 /// mimalloc instead of glibc's allocator: the API server's request path allocates many small
@@ -71,6 +77,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+
+    // One of these runs beside every container for its whole life: no async runtime, two
+    // threads copying.
+    if let Command::ContainerLog { file } = &cli.command {
+        return match skiff_kubelet::runtime::log_driver::run(file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: writing the container log {}: {e}", file.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -106,5 +124,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ApiResources(args) => commands::api_resources::run(&ctx, args).await,
         Command::Image(args) => commands::image::run(args).await,
         Command::Version(args) => commands::version::run(&ctx, args).await,
+        Command::ContainerLog { .. } => unreachable!("run before the async runtime starts"),
     }
 }

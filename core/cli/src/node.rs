@@ -72,6 +72,8 @@ pub async fn start_local(
 
     let mut containerd_config = ContainerdConfig::new(settings.data_dir.join("containerd"));
     containerd_config.existing_socket = settings.containerd_socket.clone();
+    // This binary writes containers' logs for the shim (`skiff container-log`).
+    containerd_config.log_driver = std::env::current_exe().ok();
     let containerd = Containerd::start(containerd_config)
         .await
         .context("cannot start containerd")?;

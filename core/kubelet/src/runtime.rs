@@ -15,6 +15,7 @@ pub mod containerd;
 pub mod exec;
 mod exec_fifo;
 pub mod labels;
+pub mod log_driver;
 pub mod simulated;
 pub mod spec;
 pub mod supervisor;

@@ -44,6 +44,7 @@ impl Node {
             .unwrap();
         let mut config = ContainerdConfig::new(dir.path().join("c"));
         config.namespace = unique("skiff-test-");
+        config.log_driver = Some(PathBuf::from(env!("CARGO_BIN_EXE_skiff-container-log")));
         let containerd = Containerd::start(config).await.unwrap();
         let runtime = containerd.runtime().await.unwrap();
         let node = Node {
@@ -208,8 +209,8 @@ async fn a_container_prints_to_its_log_and_exits_with_its_code() {
     assert_eq!(status.image, IMAGE);
     let log_path = node.runtime.log_path("exit3").await.unwrap();
     assert_eq!(log_path, config.log_path);
-    // The shim copies the streams to the file on its own: the exit can be reported a moment
-    // before its last write lands, so the file is read until both lines are there.
+    // The log writer copies the streams on its own: the exit can be reported a moment before
+    // its last write lands, so the file is read until both lines are there.
     let mut log = String::new();
     for _ in 0..50 {
         log = std::fs::read_to_string(&log_path).unwrap();

@@ -1,8 +1,10 @@
 //! The containerd implementation of [`ContainerRuntime`], on containerd's native gRPC API.
 //!
 //! Each container is a containerd container (its OCI spec and labels), an overlayfs snapshot
-//! on top of its image, and a runc v2 task. The shim appends the task's stdout and stderr to
-//! the container's log file (`file://` stdio), so logs outlive the kubelet and containerd.
+//! on top of its image, and a runc v2 task. The task's stdout and stderr go to the container's
+//! log file through the shim, so logs outlive the kubelet and containerd: written by the log
+//! writer the shim runs for the task when one is configured (`binary://` stdio, see
+//! [`super::log_driver`]), else by the shim itself (`file://`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,9 @@ pub struct ContainerdRuntime {
     images: ImageStore,
     /// Where the named pipes of exec'd processes are made.
     fifo_dir: PathBuf,
+    /// The program that writes containers' output to their log files, if any (else the
+    /// shim writes them itself): see [`super::log_driver`].
+    log_driver: Option<PathBuf>,
 }
 
 fn grpc(context: impl Into<String>) -> impl FnOnce(Status) -> Error {
@@ -97,7 +102,15 @@ impl ContainerdRuntime {
             channel,
             namespace: namespace.to_string(),
             fifo_dir,
+            log_driver: None,
         }
+    }
+
+    /// Has the shim run `program` (with `container-log <file>`) to write containers' output
+    /// to their log files, rather than writing them itself.
+    pub fn with_log_driver(mut self, program: PathBuf) -> Self {
+        self.log_driver = Some(program);
+        self
     }
 
     /// The image store of this runtime's namespace.
@@ -507,7 +520,10 @@ impl ContainerdRuntime {
                     .await
                     .map_err(|e| Error::backend(format!("creating the log dir of {id}"), e))?;
             }
-            let uri = format!("file://{log}");
+            let uri = match &self.log_driver {
+                Some(program) => super::log_driver::uri(program, &log),
+                None => format!("file://{log}"),
+            };
             (uri.clone(), uri)
         };
         self.tasks()

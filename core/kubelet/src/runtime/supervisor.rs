@@ -47,6 +47,10 @@ pub struct ContainerdConfig {
     pub namespace: String,
     /// How long to wait for the socket to answer. Default: 30 s.
     pub start_timeout: Duration,
+    /// The program the shim runs to write containers' output to their log files (see
+    /// [`super::log_driver`]), called with `container-log <file>`. Default: none, the shim
+    /// writes the files itself, which can lose a stream's last output at exit.
+    pub log_driver: Option<PathBuf>,
 }
 
 impl ContainerdConfig {
@@ -57,6 +61,7 @@ impl ContainerdConfig {
             binary: PathBuf::from("/usr/bin/containerd"),
             namespace: DEFAULT_NAMESPACE.to_string(),
             start_timeout: Duration::from_secs(30),
+            log_driver: None,
         }
     }
 
@@ -176,9 +181,13 @@ impl Containerd {
 
     /// A runtime client on this containerd, in the configured namespace.
     pub async fn runtime(&self) -> Result<ContainerdRuntime, Error> {
-        ContainerdRuntime::connect(&self.socket(), &self.config.namespace)
+        let runtime = ContainerdRuntime::connect(&self.socket(), &self.config.namespace)
             .await
-            .map_err(Error::Connect)
+            .map_err(Error::Connect)?;
+        Ok(match &self.config.log_driver {
+            Some(program) => runtime.with_log_driver(program.clone()),
+            None => runtime,
+        })
     }
 
     /// Waits until the socket accepts a version call.
