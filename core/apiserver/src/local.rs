@@ -27,6 +27,8 @@ pub struct LocalService {
     router: Router,
     identity: PeerIdentity,
     lean: bool,
+    /// The `User-Agent` of requests that carry none.
+    agent: Option<http::HeaderValue>,
 }
 
 /// Marks a request whose answers leave out `metadata.managedFields`.
@@ -47,6 +49,7 @@ impl LocalService {
             router,
             identity: PeerIdentity(Some(user)),
             lean: false,
+            agent: None,
         }
     }
 
@@ -58,6 +61,14 @@ impl LocalService {
     /// update without it keeps the stored one.
     pub fn lean(mut self) -> Self {
         self.lean = true;
+        self
+    }
+
+    /// The same service, naming its caller `agent` (e.g. `skiff-scheduler`) in the
+    /// `User-Agent` of requests that have none: the server records it as the field manager
+    /// of what the caller writes, as it does for any client, rather than `unknown`.
+    pub fn user_agent(mut self, agent: &'static str) -> Self {
+        self.agent = Some(http::HeaderValue::from_static(agent));
         self
     }
 }
@@ -81,6 +92,11 @@ where
         req.extensions_mut().insert(self.identity.clone());
         if self.lean {
             req.extensions_mut().insert(Lean);
+        }
+        if let Some(agent) = &self.agent {
+            req.headers_mut()
+                .entry(http::header::USER_AGENT)
+                .or_insert_with(|| agent.clone());
         }
         let answer = tower::Service::<http::Request<B>>::call(&mut self.router, req);
         Box::pin(async move {

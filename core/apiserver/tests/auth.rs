@@ -210,3 +210,44 @@ async fn first_added<K: std::fmt::Debug>(
         other => panic!("expected an ADDED event, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_in_process_caller_named_by_the_service_owns_what_it_writes() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams};
+
+    let cluster = support::Cluster::start().await;
+    let named = kube::Client::new(
+        cluster
+            .server()
+            .local_service()
+            .user_agent("skiff-test-agent"),
+        "default",
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(named.clone(), "default");
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some("named".into());
+    cm.data = Some([("k".to_string(), "v".to_string())].into());
+    let created = maps.create(&PostParams::default(), &cm).await.unwrap();
+    let managers: Vec<_> = created
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert_eq!(managers, ["skiff-test-agent"]);
+
+    // A request that names itself keeps its own name.
+    let request = http::Request::post("/api/v1/namespaces/default/configmaps")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, "other-tool/1.0")
+        .body(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"other"},"data":{"k":"v"}}"#.to_vec())
+        .unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_str(&named.request_text(request).await.unwrap()).unwrap();
+    assert_eq!(
+        answer["metadata"]["managedFields"][0]["manager"],
+        "other-tool"
+    );
+}

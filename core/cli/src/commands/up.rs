@@ -121,8 +121,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("cannot start the API server")?;
     // Everything this process runs reaches the API in-process, as the admin; none of it
-    // reads field ownership, so its watches and lists come without it.
-    let client = kube::Client::new(server.local_service().lean(), "default");
+    // reads field ownership, so its watches and lists come without it. Each component is
+    // named, so what it writes is owned by it in `managedFields`.
+    let local_service = server.local_service().lean();
+    let client_as =
+        |agent: &'static str| kube::Client::new(local_service.clone().user_agent(agent), "default");
+    let client = client_as("skiff");
+    let controllers_client = client_as("skiff-controller-manager");
+    let scheduler_client = client_as("skiff-scheduler");
+    let kubelet_client = client_as("skiff-kubelet");
 
     let host = if enabled("controllers") {
         let builtin_dir = match &args.builtin_controllers_dir {
@@ -148,11 +155,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             host_config.leader_election = Some(skiff_runtime::LeaderElection::default());
         }
         let host = std::sync::Arc::new(
-            skiff_runtime::Host::start(client.clone(), host_config)
+            skiff_runtime::Host::start(controllers_client.clone(), host_config)
                 .await
                 .context("cannot start the controller host")?,
         );
-        let publisher = tokio::spawn(super::controllers::publish(client.clone(), host.clone()));
+        let publisher = tokio::spawn(super::controllers::publish(
+            controllers_client.clone(),
+            host.clone(),
+        ));
         Some((host, publisher))
     } else {
         None
@@ -164,7 +174,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ..Default::default()
         };
         Some(
-            skiff_scheduler::Scheduler::start(client.clone(), scheduler_config)
+            skiff_scheduler::Scheduler::start(scheduler_client, scheduler_config)
                 .context("cannot start the scheduler")?,
         )
     } else {
@@ -192,7 +202,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             proxy: enabled("proxy"),
             volume_plugins,
         };
-        Some(crate::node::start_local(client.clone(), &router, &settings).await?)
+        Some(crate::node::start_local(kubelet_client.clone(), &router, &settings).await?)
     } else {
         None
     };
@@ -215,7 +225,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await?;
     let simulated =
-        crate::node::start_simulated(client.clone(), &router, &args.data_dir, args.sim_nodes)
+        crate::node::start_simulated(kubelet_client, &router, &args.data_dir, args.sim_nodes)
             .await?;
 
     println!(
