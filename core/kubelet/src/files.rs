@@ -270,30 +270,10 @@ impl Tree {
         is_root(path) || matches!(self.nodes.get(path), Some(Node::Dir { .. }))
     }
 
-    /// The path `path` leads to once symlinks are replaced by what they point to (the last
-    /// component's only when `follow`). Components before the last must be directories.
-    /// Whether resolving `path` may meet a symlink (its last component counts when `follow`).
-    fn may_meet_link(&self, path: &Path, follow: bool) -> bool {
+    /// What `path` resolves to when no symlink can be on the way (its last component counts
+    /// when `follow`): its spelling, `..` applied. `None` when a link may be met.
+    fn by_spelling(&self, path: &Path, follow: bool) -> Option<PathBuf> {
         if self.links.is_empty() {
-            return false;
-        }
-        if path.components().any(|c| c == Component::ParentDir) {
-            return true;
-        }
-        // Paths order by components, and nothing lives under a link: the greatest link not
-        // after `path` is the only one that can be `path` or one of its ancestors.
-        let spelled: PathBuf = path.components().collect();
-        let upto = (Bound::Unbounded, Bound::Included(spelled.as_path()));
-        match self.links.range::<Path, _>(upto).next_back() {
-            Some(link) if *link == spelled => follow,
-            Some(link) => spelled.starts_with(link),
-            None => false,
-        }
-    }
-
-    fn resolve(&self, path: &Path, follow: bool) -> io::Result<PathBuf> {
-        not_absolute(path)?;
-        if !self.may_meet_link(path, follow) {
             let mut out = PathBuf::from("/");
             for c in path.components() {
                 match c {
@@ -304,6 +284,28 @@ impl Tree {
                     _ => {}
                 }
             }
+            return Some(out);
+        }
+        if path.components().any(|c| c == Component::ParentDir) {
+            return None;
+        }
+        // Paths order by components, and nothing lives under a link: the greatest link not
+        // after `path` is the only one that can be `path` or one of its ancestors.
+        let spelled: PathBuf = path.components().collect();
+        let upto = (Bound::Unbounded, Bound::Included(spelled.as_path()));
+        let meets = match self.links.range::<Path, _>(upto).next_back() {
+            Some(link) if *link == spelled => follow,
+            Some(link) => spelled.starts_with(link),
+            None => false,
+        };
+        (!meets).then_some(spelled)
+    }
+
+    /// The path `path` leads to once symlinks are replaced by what they point to (the last
+    /// component's only when `follow`). Components before the last must be directories.
+    fn resolve(&self, path: &Path, follow: bool) -> io::Result<PathBuf> {
+        not_absolute(path)?;
+        if let Some(out) = self.by_spelling(path, follow) {
             // A directory's ancestors are directories: its parent is the one to check.
             return match out.parent() {
                 Some(parent) if !self.is_dir(parent) => Err(not_found(path)),

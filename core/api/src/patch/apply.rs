@@ -328,6 +328,23 @@ pub fn track_update_subresource(
     managed::write(new, entries);
 }
 
+/// Keeps a name: of the object's top level, or of its `metadata`.
+type Keep = fn(&str) -> bool;
+
+/// Which top-level names, and which keys of `metadata`, hold the fields that can be owned
+/// through `subresource`: for the main resource all but apiVersion, kind, `status` and
+/// server-set metadata; for `status`, `status` alone.
+fn ownable(subresource: Option<&str>) -> (Keep, Keep) {
+    if subresource == Some("status") {
+        (|key| key == "status", |_| true)
+    } else {
+        (
+            |key| !matches!(key, "apiVersion" | "kind" | "status"),
+            |key| !SYSTEM_METADATA.contains(&key),
+        )
+    }
+}
+
 /// Visits the members of [`owned_fields`] of `object`, each beside its counterpart in `other`.
 fn visit_owned<'a>(
     object: &'a Value,
@@ -336,33 +353,14 @@ fn visit_owned<'a>(
     subresource: Option<&str>,
     visit: &mut impl FnMut(fieldset::Member<'a, '_>) -> bool,
 ) {
-    if subresource == Some("status") {
-        fieldset::visit_members_where(object, other, ty, |key| key == "status", |_| true, visit)
-    } else {
-        fieldset::visit_members_where(
-            object,
-            other,
-            ty,
-            |key| !matches!(key, "apiVersion" | "kind" | "status"),
-            |key| !SYSTEM_METADATA.contains(&key),
-            visit,
-        )
-    }
+    let (top, metadata) = ownable(subresource);
+    fieldset::visit_members_where(object, other, ty, top, metadata, visit)
 }
 
-/// The fields of `object` that can be owned through `subresource`: for the main resource all
-/// but apiVersion, kind, `status` and server-set metadata; for `status`, `status` alone.
+/// The fields of `object` that can be owned through `subresource` (see [`ownable`]).
 fn owned_fields(object: &Value, ty: &TypeRef, subresource: Option<&str>) -> FieldSet {
-    if subresource == Some("status") {
-        FieldSet::of_value_where(object, ty, |key| key == "status", |_| true)
-    } else {
-        FieldSet::of_value_where(
-            object,
-            ty,
-            |key| !matches!(key, "apiVersion" | "kind" | "status"),
-            |key| !SYSTEM_METADATA.contains(&key),
-        )
-    }
+    let (top, metadata) = ownable(subresource);
+    FieldSet::of_value_where(object, ty, top, metadata)
 }
 
 /// Removes from an applied configuration what the server alone sets: `status` and the

@@ -174,27 +174,26 @@ impl FieldSet {
         metadata: impl Fn(&str) -> bool,
     ) -> FieldSet {
         let mut set = FieldSet::new();
-        let Value::Object(map) = object else {
-            return set;
-        };
-        for (name, child) in map.iter().filter(|(name, _)| top(name)) {
-            let child_ty = ty.field(name);
-            let node = match child {
-                Value::Object(fields) if name == "metadata" && !child_ty.is_atomic() => {
-                    let mut node = Map::new();
-                    for (key, value) in fields.iter().filter(|(key, _)| metadata(key)) {
-                        let below = node_of_value(value, &child_ty.field(key), &child_ty, key);
-                        node.insert(field(key), Value::Object(below));
-                    }
-                    if node.is_empty() {
-                        continue;
-                    }
-                    node
+        for_each_root(object, ty, top, metadata, |root| {
+            let node = Value::Object(node_of_value(
+                root.value,
+                &root.ty,
+                &root.parent,
+                root.field(),
+            ));
+            match root.key {
+                None => {
+                    set.tree.insert(field(root.name), node);
                 }
-                _ => node_of_value(child, &child_ty, ty, name),
-            };
-            set.tree.insert(field(name), Value::Object(node));
-        }
+                Some(key) => {
+                    let parent = set
+                        .tree
+                        .entry(field(root.name))
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    object_mut(parent).insert(field(key), node);
+                }
+            }
+        });
         set
     }
 
@@ -287,43 +286,119 @@ impl FieldSet {
     }
 }
 
-/// The node of a non-root value, as [`FieldSet::of_value`] records it.
-fn node_of_value(v: &Value, ty: &TypeRef, parent: &TypeRef, name: &str) -> Map<String, Value> {
+/// What a value is to a field set, by its type: the one decision behind both building a set
+/// ([`node_of_value`]) and visiting its members ([`visit_value`]).
+enum Shape<'a> {
+    /// A map whose fields are members of their own.
+    Fields(&'a Map<String, Value>),
+    /// A list merged by this key: each item is a member, with fields of its own.
+    Keyed(&'a str, &'a [Value]),
+    /// A set of scalars: each item is a member.
+    Set(&'a [Value]),
+    /// Owned whole: a scalar, an empty or atomic value, a list replaced whole.
+    Leaf,
+}
+
+fn shape<'a>(v: &'a Value, ty: &TypeRef, parent: &TypeRef, name: &str) -> Shape<'a> {
     match v {
-        Value::Object(map) if !map.is_empty() && !ty.is_atomic() => node_of_map(map, ty),
+        Value::Object(map) if !map.is_empty() && !ty.is_atomic() => Shape::Fields(map),
         Value::Array(items) if !items.is_empty() => {
             let strategy = parent.strategy(name).filter(|s| s.strategy.merges());
-            let mut node = Map::new();
             match strategy.map(|s| s.merge_key) {
                 Some(Some(merge_key)) if items.iter().all(|i| i.get(merge_key).is_some()) => {
-                    for item in items {
-                        let mut owned = match item {
-                            Value::Object(fields) => node_of_map(fields, ty),
-                            _ => Map::new(),
-                        };
-                        set_member(&mut owned, true);
-                        match node.entry(key(merge_key, &item[merge_key])) {
-                            serde_json::map::Entry::Vacant(slot) => {
-                                slot.insert(Value::Object(owned));
-                            }
-                            serde_json::map::Entry::Occupied(mut slot) => {
-                                let before = object_mut(slot.get_mut());
-                                union_node(before, &owned);
-                            }
-                        }
-                    }
+                    Shape::Keyed(merge_key, items)
                 }
-                Some(None) => {
-                    for item in items {
-                        node.insert(value(item), Value::Object(Map::new()));
-                    }
-                }
-                _ => {}
+                Some(None) => Shape::Set(items),
+                _ => Shape::Leaf,
             }
-            node
         }
-        _ => Map::new(),
+        _ => Shape::Leaf,
     }
+}
+
+/// A value directly under the root that a set may record: a field the `top` filter keeps, or
+/// a key of `metadata` the `metadata` filter keeps (a `metadata` left empty is no field).
+struct Root<'a> {
+    name: &'a str,
+    /// The key of `metadata`, for a root inside it.
+    key: Option<&'a str>,
+    value: &'a Value,
+    ty: TypeRef,
+    parent: TypeRef,
+}
+
+impl<'a> Root<'a> {
+    /// The name of the field the value is in.
+    fn field(&self) -> &'a str {
+        self.key.unwrap_or(self.name)
+    }
+}
+
+fn for_each_root<'a>(
+    object: &'a Value,
+    ty: &TypeRef,
+    top: impl Fn(&str) -> bool,
+    metadata: impl Fn(&str) -> bool,
+    mut each: impl FnMut(Root<'a>),
+) {
+    let Value::Object(map) = object else {
+        return;
+    };
+    for (name, child) in map.iter().filter(|(name, _)| top(name)) {
+        let child_ty = ty.field(name);
+        match child {
+            Value::Object(fields) if name == "metadata" && !child_ty.is_atomic() => {
+                for (key, value) in fields.iter().filter(|(key, _)| metadata(key)) {
+                    each(Root {
+                        name,
+                        key: Some(key),
+                        value,
+                        ty: child_ty.field(key),
+                        parent: child_ty,
+                    });
+                }
+            }
+            _ => each(Root {
+                name,
+                key: None,
+                value: child,
+                ty: child_ty,
+                parent: *ty,
+            }),
+        }
+    }
+}
+
+/// The node of a non-root value, as [`FieldSet::of_value`] records it.
+fn node_of_value(v: &Value, ty: &TypeRef, parent: &TypeRef, name: &str) -> Map<String, Value> {
+    let mut node = Map::new();
+    match shape(v, ty, parent, name) {
+        Shape::Fields(map) => return node_of_map(map, ty),
+        Shape::Keyed(merge_key, items) => {
+            for item in items {
+                let mut owned = match item {
+                    Value::Object(fields) => node_of_map(fields, ty),
+                    _ => Map::new(),
+                };
+                set_member(&mut owned, true);
+                match node.entry(key(merge_key, &item[merge_key])) {
+                    serde_json::map::Entry::Vacant(slot) => {
+                        slot.insert(Value::Object(owned));
+                    }
+                    serde_json::map::Entry::Occupied(mut slot) => {
+                        union_node(object_mut(slot.get_mut()), &owned);
+                    }
+                }
+            }
+        }
+        Shape::Set(items) => {
+            for item in items {
+                node.insert(value(item), Value::Object(Map::new()));
+            }
+        }
+        Shape::Leaf => {}
+    }
+    node
 }
 
 fn node_of_map(map: &Map<String, Value>, ty: &TypeRef) -> Map<String, Value> {
@@ -462,37 +537,25 @@ pub fn visit_members_where<'a>(
     metadata: impl Fn(&str) -> bool,
     visit: &mut impl FnMut(Member<'a, '_>) -> bool,
 ) {
-    let Value::Object(map) = object else {
-        return;
-    };
     let mut path = Vec::new();
-    for (name, child) in map.iter().filter(|(name, _)| top(name)) {
-        let child_ty = ty.field(name);
-        let counterpart = other.and_then(|o| o.as_object()).and_then(|o| o.get(name));
-        path.push(Step::Field(name));
-        match child {
-            Value::Object(fields) if name == "metadata" && !child_ty.is_atomic() => {
-                for (key, value) in fields.iter().filter(|(key, _)| metadata(key)) {
-                    let theirs = counterpart
-                        .and_then(|c| c.as_object())
-                        .and_then(|c| c.get(key));
-                    path.push(Step::Field(key));
-                    visit_value(
-                        value,
-                        theirs,
-                        &child_ty.field(key),
-                        &child_ty,
-                        key,
-                        &mut path,
-                        visit,
-                    );
-                    path.pop();
-                }
-            }
-            _ => visit_value(child, counterpart, &child_ty, ty, name, &mut path, visit),
+    for_each_root(object, ty, top, metadata, |root| {
+        let mut counterpart = other.and_then(|o| o.get(root.name));
+        path.push(Step::Field(root.name));
+        if let Some(key) = root.key {
+            counterpart = counterpart.and_then(|c| c.get(key));
+            path.push(Step::Field(key));
         }
-        path.pop();
-    }
+        visit_value(
+            root.value,
+            counterpart,
+            &root.ty,
+            &root.parent,
+            root.field(),
+            &mut path,
+            visit,
+        );
+        path.clear();
+    });
 }
 
 /// [`FieldSet::of_value`]'s walk as a visit: the same members, in the same order.
@@ -505,64 +568,54 @@ fn visit_value<'a>(
     path: &mut Vec<Step<'a>>,
     visit: &mut impl FnMut(Member<'a, '_>) -> bool,
 ) {
-    match v {
-        Value::Object(map) if !map.is_empty() && !ty.is_atomic() => {
-            return visit_fields(map, other, ty, path, visit);
-        }
-        Value::Array(items) if !items.is_empty() => {
-            let strategy = parent.strategy(name).filter(|s| s.strategy.merges());
-            let theirs = other.and_then(Value::as_array);
-            match strategy.map(|s| s.merge_key) {
-                Some(Some(merge_key)) if items.iter().all(|i| i.get(merge_key).is_some()) => {
-                    for (at, item) in items.iter().enumerate() {
-                        let id = &item[merge_key];
-                        if items[..at].iter().any(|i| i.get(merge_key) == Some(id)) {
-                            continue;
-                        }
-                        let counterpart =
-                            theirs.and_then(|t| t.iter().find(|i| i.get(merge_key) == Some(id)));
-                        path.push(Step::Key(merge_key, id));
-                        let below = visit(Member {
-                            steps: path,
-                            value: item,
-                            counterpart,
-                            leaf: false,
-                        });
-                        if below && let Value::Object(fields) = item {
-                            visit_fields(fields, counterpart, ty, path, visit);
-                        }
-                        path.pop();
-                    }
-                    return;
+    let theirs = other.and_then(Value::as_array);
+    match shape(v, ty, parent, name) {
+        Shape::Fields(map) => visit_fields(map, other, ty, path, visit),
+        Shape::Keyed(merge_key, items) => {
+            for (at, item) in items.iter().enumerate() {
+                let id = &item[merge_key];
+                if items[..at].iter().any(|i| i.get(merge_key) == Some(id)) {
+                    continue;
                 }
-                Some(None) => {
-                    for (at, item) in items.iter().enumerate() {
-                        if items[..at].contains(item) {
-                            continue;
-                        }
-                        path.push(Step::Item(item));
-                        visit(Member {
-                            steps: path,
-                            value: item,
-                            counterpart: theirs.and_then(|t| t.iter().find(|i| *i == item)),
-                            leaf: true,
-                        });
-                        path.pop();
-                    }
-                    return;
+                let counterpart =
+                    theirs.and_then(|t| t.iter().find(|i| i.get(merge_key) == Some(id)));
+                path.push(Step::Key(merge_key, id));
+                let below = visit(Member {
+                    steps: path,
+                    value: item,
+                    counterpart,
+                    leaf: false,
+                });
+                if below && let Value::Object(fields) = item {
+                    visit_fields(fields, counterpart, ty, path, visit);
                 }
-                _ => {}
+                path.pop();
             }
         }
-        _ => {}
+        Shape::Set(items) => {
+            for (at, item) in items.iter().enumerate() {
+                if items[..at].contains(item) {
+                    continue;
+                }
+                path.push(Step::Item(item));
+                visit(Member {
+                    steps: path,
+                    value: item,
+                    counterpart: theirs.and_then(|t| t.iter().find(|i| *i == item)),
+                    leaf: true,
+                });
+                path.pop();
+            }
+        }
+        Shape::Leaf => {
+            visit(Member {
+                steps: path,
+                value: v,
+                counterpart: other,
+                leaf: true,
+            });
+        }
     }
-    // Anything else (a scalar, an empty or atomic value, a list replaced whole) is a leaf.
-    visit(Member {
-        steps: path,
-        value: v,
-        counterpart: other,
-        leaf: true,
-    });
 }
 
 fn visit_fields<'a>(

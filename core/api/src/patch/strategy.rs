@@ -321,22 +321,6 @@ impl TypeRef {
         }
     }
 
-    /// The type of a named definition (not an object root); unknown when no table names it.
-    pub fn definition(name: &str) -> TypeRef {
-        TypeRef {
-            definition: DEFINITIONS.iter().position(|d| d.name == name),
-            root: false,
-        }
-    }
-
-    /// A value of unknown type.
-    pub fn unknown() -> TypeRef {
-        TypeRef {
-            definition: None,
-            root: false,
-        }
-    }
-
     fn info(&self) -> Option<&'static Definition> {
         self.definition.map(|at| &DEFINITIONS[at])
     }

@@ -44,22 +44,6 @@ pub enum Plugins {
     Reference,
 }
 
-/// The log writer containerd's shim runs for each container, as `skiff up` has it (there
-/// `skiff container-log`; here the kubelet's own build of it).
-fn log_driver() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let program = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("skiff-container-log");
-    assert!(
-        program.is_file(),
-        "{program:?} is missing: run `cargo build -p skiff-kubelet`"
-    );
-    program
-}
-
 fn skiff_bin_dir() -> PathBuf {
     let dir = std::env::var_os("SKIFF_CNI_BIN_DIR")
         .map(PathBuf::from)
@@ -114,7 +98,9 @@ impl Cluster {
 
         let mut cd = ContainerdConfig::new(dir.path().join("c"));
         cd.namespace = format!("skiff-e2e-{tag:x}");
-        cd.log_driver = Some(log_driver());
+        // The log writer the shim runs for each container, as `skiff up` has it (there
+        // `skiff container-log`; here the kubelet's own build of it).
+        cd.log_driver = Some(skiff_test_support::binary("skiff-container-log"));
         let containerd = Containerd::start(cd).await.unwrap();
         let runtime: ContainerdRuntime = containerd.runtime().await.unwrap();
         let tar = testimage::busybox(IMAGE, dir.path()).unwrap();
