@@ -5,6 +5,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 
 use skiff_runtime::EnableList;
+use skiff_runtime::rhai::Limits;
 pub use skiff_test_support::{InProcessCluster, builtin_controllers as builtin_dir, client_for};
 
 /// A cluster running some of the built-in controllers.
@@ -20,11 +21,23 @@ impl TestCluster {
     /// Like [`TestCluster::start`], also loading the controllers in `extra_dirs` (user
     /// directories, as `skiff up --controllers-dir`).
     pub async fn start_with(enable: &str, extra_dirs: &[PathBuf]) -> TestCluster {
+        TestCluster::start_configured(enable, extra_dirs, Limits::default()).await
+    }
+
+    /// Like [`TestCluster::start`], with the scripts' sandbox `limits` in place of the
+    /// defaults: a few hundred objects can then stand in for the tens of thousands the
+    /// default limits are made for.
+    pub async fn start_limited(enable: &str, limits: Limits) -> TestCluster {
+        TestCluster::start_configured(enable, &[], limits).await
+    }
+
+    async fn start_configured(enable: &str, extra_dirs: &[PathBuf], limits: Limits) -> TestCluster {
         let cluster = InProcessCluster::start(|_, config| {
             config.controller_dirs = std::iter::once(builtin_dir())
                 .chain(extra_dirs.iter().cloned())
                 .collect();
             config.enable = EnableList::parse(enable);
+            config.limits = limits;
         })
         .await;
         TestCluster(cluster)

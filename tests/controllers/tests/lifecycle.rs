@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use skiff_controller_tests::cluster::TestCluster;
 use skiff_controller_tests::sim_node::SimNodes;
 use skiff_controller_tests::wait::{self, api, api_all, is_deleting, is_ready, until};
+use skiff_runtime::rhai::Limits;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -239,6 +240,106 @@ async fn deleting_a_namespace_empties_it_and_removes_it() {
         )
         .await;
     assert_eq!(leftover.trim(), "", "nothing is left in the namespace");
+}
+
+/// The collector, node deletion and namespace deletion walk every object of a namespace or
+/// of the cluster. With sandbox limits a few hundred pods exceed (as ten thousand exceed the
+/// defaults), each still does its work: the walks take the objects one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn controllers_walk_more_objects_than_a_script_may_hold_at_once() {
+    let limits = Limits {
+        max_array_size: 1_000,
+        max_map_size: 1_000,
+        max_string_size: 64 << 10,
+        ..Limits::default()
+    };
+    let cluster =
+        TestCluster::start_limited("garbage-collector,namespace,node-lifecycle", limits).await;
+    cluster
+        .kubectl_ok(&["create", "namespace", "crowd"], None)
+        .await;
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "doomed-node"}});
+    cluster
+        .kubectl_ok(&["create", "-f", "-"], Some(&node.to_string()))
+        .await;
+    let configmaps = api(&cluster.client, "crowd", "v1", "ConfigMap", "configmaps");
+    let pods = api(&cluster.client, "crowd", "v1", "Pod", "pods");
+    let create = |api: &kube::Api<kube::api::DynamicObject>, obj: Value| {
+        let api = api.clone();
+        async move {
+            let created = api
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(obj).expect("object"),
+                )
+                .await
+                .expect("created");
+            serde_json::to_value(created).expect("json")
+        }
+    };
+    let owned_by = |owner: &Value| {
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"]}])
+    };
+    let map =
+        |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+    let keeper = create(&configmaps, map("keeper")).await;
+    let doomed_owner = create(&configmaps, map("doomed-owner")).await;
+    let mut dependent = map("dependent");
+    dependent["metadata"]["ownerReferences"] = owned_by(&doomed_owner);
+    create(&configmaps, dependent).await;
+    // Pods the collector must look at (they have an owner), none of which it may touch.
+    const CROWD: usize = 150;
+    for i in 0..CROWD {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("crowd-{i}"), "ownerReferences": owned_by(&keeper)},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        create(&pods, pod).await;
+    }
+    let on_node = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on-doomed-node"},
+        "spec": {"nodeName": "doomed-node", "containers": [{"name": "c", "image": "busybox"}]}});
+    create(&pods, on_node).await;
+
+    // The owner's deletion sweeps the namespace: its dependent goes, the crowd stays.
+    configmaps
+        .delete("doomed-owner", &DeleteParams::background())
+        .await
+        .expect("owner deleted");
+    until("the dependent collected", WAIT, || async {
+        wait::get(&configmaps, "dependent")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(wait::list(&pods).await.len(), CROWD + 1, "owned pods stay");
+
+    // A deleted node's pods are found among all the cluster's and removed.
+    cluster
+        .kubectl_ok(&["delete", "node", "doomed-node"], None)
+        .await;
+    until("the deleted node's pod removed", WAIT, || async {
+        wait::get(&pods, "on-doomed-node")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(wait::list(&pods).await.len(), CROWD);
+
+    // The namespace is emptied and goes.
+    cluster
+        .kubectl_ok(&["delete", "namespace", "crowd", "--wait=false"], None)
+        .await;
+    let namespaces = api_all(&cluster.client, "v1", "Namespace", "namespaces");
+    until("the namespace emptied and gone", WAIT, || async {
+        wait::get(&namespaces, "crowd")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(wait::list(&pods).await.is_empty(), "no pod is left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -106,6 +106,54 @@ fn projected<V: Borrow<Value>>(values: &[V], fields: Option<&[String]>) -> Resul
     ))
 }
 
+/// Objects a script walks one at a time (`for pod in scan(...)`): each becomes a script value
+/// when the loop reaches it. The sandbox's size limits count every map entry, array item and
+/// string byte of a value, and measure it again at each change, so a namespace of ten
+/// thousand pods as one array is past them (and slow to build); the scan holds only the
+/// cache's shared objects.
+#[derive(Clone)]
+pub struct Scan {
+    objects: std::sync::Arc<[std::sync::Arc<Value>]>,
+    fields: Option<std::sync::Arc<[String]>>,
+}
+
+impl Scan {
+    fn item(&self, object: &Value) -> Dynamic {
+        match &self.fields {
+            Some(fields) => Dynamic::from_map(crate::projection::project_into(object, fields)),
+            None => to_dynamic(object),
+        }
+    }
+}
+
+impl IntoIterator for Scan {
+    type Item = Dynamic;
+    type IntoIter = ScanIter;
+
+    fn into_iter(self) -> ScanIter {
+        ScanIter {
+            scan: self,
+            next: 0,
+        }
+    }
+}
+
+/// The walk of a [`Scan`].
+pub struct ScanIter {
+    scan: Scan,
+    next: usize,
+}
+
+impl Iterator for ScanIter {
+    type Item = Dynamic;
+
+    fn next(&mut self) -> Option<Dynamic> {
+        let object = self.scan.objects.get(self.next)?;
+        self.next += 1;
+        Some(self.scan.item(object))
+    }
+}
+
 /// Projections straight into a script's map.
 impl crate::projection::Target for Map {
     fn put(&mut self, name: &str, value: &Value) {
@@ -224,6 +272,50 @@ pub fn register(engine: &mut Engine) {
         "list",
         move |api_version: &str, k: &str, namespace: &str| {
             list(api_version, k, namespace, Dynamic::UNIT, None)
+        },
+    );
+    let scan = |api_version: &str,
+                k: &str,
+                namespace: &str,
+                selector: Dynamic,
+                fields: Option<Vec<String>>|
+     -> Result<Scan> {
+        let ctx = current_context()?;
+        let selector = to_json(&selector)?;
+        let objects = ctx
+            .cluster
+            .list(&kind(api_version, k), namespace, &selector)
+            .map_err(fail)?;
+        Ok(Scan {
+            objects: objects.into(),
+            fields: fields.map(Into::into),
+        })
+    };
+    engine.register_type_with_name::<Scan>("Scan");
+    engine.register_iterator::<Scan>();
+    engine.register_fn("len", |scan: &mut Scan| scan.objects.len() as INT);
+    engine.register_fn(
+        "scan",
+        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic, fields: Array| {
+            scan(
+                api_version,
+                k,
+                namespace,
+                selector,
+                Some(field_list(fields)?),
+            )
+        },
+    );
+    engine.register_fn(
+        "scan",
+        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic| {
+            scan(api_version, k, namespace, selector, None)
+        },
+    );
+    engine.register_fn(
+        "scan",
+        move |api_version: &str, k: &str, namespace: &str| {
+            scan(api_version, k, namespace, Dynamic::UNIT, None)
         },
     );
     let children = |owner: Map, api_version: &str, k: &str, fields: Option<&[String]>| {
