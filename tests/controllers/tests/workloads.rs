@@ -10,6 +10,7 @@ use serde_json::Value;
 use skiff_controller_tests::cluster::TestCluster;
 use skiff_controller_tests::sim_node::SimNodes;
 use skiff_controller_tests::wait::{self, api, is_deleting, is_ready, name, until};
+use skiff_runtime::rhai::Limits;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -109,6 +110,61 @@ async fn replicaset_replaces_a_deleted_pod() {
                     .is_none_or(|r| r.is_empty())
         });
         (pods.len() == 2 && orphaned).then_some(())
+    })
+    .await;
+
+    // Matching again, the orphan is adopted: one pod too many, so one goes.
+    cluster
+        .kubectl_ok(&["label", "pod", &released, "app=web", "--overwrite"], None)
+        .await;
+    until(
+        "the orphan adopted and the set back at two",
+        WAIT,
+        || async {
+            let pods = live_pods(&cluster, "app=web").await;
+            let owned = pods.iter().all(|p| {
+                p["metadata"]["ownerReferences"][0]["name"] == "web"
+                    && p["metadata"]["ownerReferences"][0]["controller"] == true
+            });
+            (pods.len() == 2 && owned).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A set of more replicas than its controller's script may hold as one array (limits lowered
+/// so that a few hundred pods stand for the tens of thousands the defaults are made for)
+/// scales up, reports them and scales down: the script counts its pods one at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replicaset_larger_than_a_script_may_hold_scales_up_and_down() {
+    let limits = Limits {
+        max_array_size: 8_000,
+        max_map_size: 8_000,
+        ..Limits::default()
+    };
+    let cluster = TestCluster::start_limited("replicaset", limits).await;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("crowd", 600)))
+        .await;
+    let status = "jsonpath={.status.replicas}/{.status.fullyLabeledReplicas}";
+    until("600 pods counted", WAIT, || async {
+        let out = cluster
+            .kubectl_ok(&["get", "rs", "crowd", "-o", status], None)
+            .await;
+        (out == "600/600").then_some(())
+    })
+    .await;
+    assert_eq!(live_pods(&cluster, "app=crowd").await.len(), 600);
+
+    cluster
+        .kubectl_ok(&["scale", "rs", "crowd", "--replicas=250"], None)
+        .await;
+    until("250 pods left and counted", WAIT, || async {
+        let out = cluster
+            .kubectl_ok(&["get", "rs", "crowd", "-o", status], None)
+            .await;
+        let live = live_pods(&cluster, "app=crowd").await.len();
+        (out == "250/250" && live == 250).then_some(())
     })
     .await;
 }

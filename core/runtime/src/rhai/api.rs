@@ -318,7 +318,7 @@ pub fn register(engine: &mut Engine) {
             scan(api_version, k, namespace, Dynamic::UNIT, None)
         },
     );
-    let children = |owner: Map, api_version: &str, k: &str, fields: Option<&[String]>| {
+    let children = |owner: Map, api_version: &str, k: &str| {
         let ctx = current_context()?;
         // Only the owner's uid and namespace are read: converting all of it (a set with its
         // pod template) for them cost more than the lookup.
@@ -329,20 +329,36 @@ pub fn register(engine: &mut Engine) {
                 .and_then(|m| m.get(key).and_then(|v| v.clone().into_string().ok()))
                 .unwrap_or_default()
         };
-        projected(
-            &ctx.cluster
-                .children(&meta("uid"), &meta("namespace"), &kind(api_version, k))
-                .map_err(fail)?,
-            fields,
-        )
+        ctx.cluster
+            .children(&meta("uid"), &meta("namespace"), &kind(api_version, k))
+            .map_err(fail)
     };
     engine.register_fn("children", move |owner: Map, api_version: &str, k: &str| {
-        children(owner, api_version, k, None)
+        projected(&children(owner, api_version, k)?, None)
     });
     engine.register_fn(
         "children",
         move |owner: Map, api_version: &str, k: &str, fields: Array| {
-            children(owner, api_version, k, Some(&field_list(fields)?))
+            let fields = field_list(fields)?;
+            projected(&children(owner, api_version, k)?, Some(&fields))
+        },
+    );
+    engine.register_fn(
+        "scan_children",
+        move |owner: Map, api_version: &str, k: &str, fields: Array| -> Result<Scan> {
+            Ok(Scan {
+                objects: children(owner, api_version, k)?.into(),
+                fields: Some(field_list(fields)?.into()),
+            })
+        },
+    );
+    engine.register_fn(
+        "scan_children",
+        move |owner: Map, api_version: &str, k: &str| -> Result<Scan> {
+            Ok(Scan {
+                objects: children(owner, api_version, k)?.into(),
+                fields: None,
+            })
         },
     );
     engine.register_fn(
