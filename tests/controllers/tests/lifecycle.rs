@@ -454,6 +454,71 @@ async fn pods_marked_not_ready_by_a_late_heartbeat_become_ready_again() {
     assert_eq!(after, before, "the pods were not replaced, only marked");
 }
 
+/// A service whose pods are more than the endpoint scripts may hold as one array (limits
+/// lowered as in the test above) still gets every ready address and every slice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn endpoints_of_more_pods_than_a_script_may_hold_at_once() {
+    let limits = Limits {
+        max_array_size: 5_000,
+        max_map_size: 5_000,
+        ..Limits::default()
+    };
+    let cluster = TestCluster::start_limited("replicaset,endpoints,endpointslice", limits).await;
+    let _nodes = SimNodes::start(cluster.client.clone(), &["many-1", "many-2", "many-3"]).await;
+    const PODS: usize = 300;
+    cluster
+        .kubectl_ok(
+            &["apply", "-f", "-"],
+            Some(&replicaset("many", PODS as u32)),
+        )
+        .await;
+    let service = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: many, namespace: default}
+spec:
+  selector: {app: many}
+  ports: [{name: http, port: 80, targetPort: http}]
+"#;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(service))
+        .await;
+    until("every pod ready", WAIT, || async {
+        let pods = pods_of(&cluster, "default", "app=many").await;
+        (pods.len() == PODS && pods.iter().all(is_ready)).then_some(())
+    })
+    .await;
+    let endpoints = api(&cluster.client, "default", "v1", "Endpoints", "endpoints");
+    until("every address in the endpoints", WAIT, || async {
+        let ep = wait::get(&endpoints, "many").await?;
+        let addresses = ep["subsets"][0]["addresses"].as_array()?;
+        (addresses.len() == PODS && ep["subsets"][0]["ports"][0]["port"] == 8080).then_some(())
+    })
+    .await;
+    let slices = api(
+        &cluster.client,
+        "default",
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        "endpointslices",
+    );
+    until("every pod ready in slices of 100", WAIT, || async {
+        let list = wait::list(&slices).await;
+        let mine: Vec<&Value> = list
+            .iter()
+            .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "many")
+            .collect();
+        let ready = mine
+            .iter()
+            .filter_map(|s| s["endpoints"].as_array())
+            .flatten()
+            .filter(|e| e["conditions"]["ready"] == true)
+            .count();
+        (mine.len() == PODS / 100 && ready == PODS).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn endpoints_list_the_ready_pod_ips_of_a_service() {
     let cluster = TestCluster::start("replicaset,endpoints,endpointslice").await;
