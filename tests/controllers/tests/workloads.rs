@@ -169,6 +169,64 @@ async fn a_replicaset_larger_than_a_script_may_hold_scales_up_and_down() {
     .await;
 }
 
+/// A DaemonSet over more nodes than its script may hold as one array (limits lowered as
+/// above) runs one pod on each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_daemonset_over_more_nodes_than_a_script_may_hold_runs_on_each() {
+    let limits = Limits {
+        max_array_size: 2_500,
+        max_map_size: 2_500,
+        ..Limits::default()
+    };
+    let cluster = TestCluster::start_limited("daemonset", limits).await;
+    const NODES: usize = 60;
+    let names: Vec<String> = (0..NODES).map(|i| format!("fleet-{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _nodes = SimNodes::start(cluster.client.clone(), &refs).await;
+    let manifest = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: fleet-agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: fleet-agent}}
+  template:
+    metadata: {labels: {app: fleet-agent}}
+    spec:
+      containers: [{name: main, image: busybox}]
+"#;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(manifest))
+        .await;
+    until("one ready pod on every node", WAIT, || async {
+        let pods = live_pods(&cluster, "app=fleet-agent").await;
+        let mut on: Vec<&str> = pods
+            .iter()
+            .filter(|p| is_ready(p))
+            .filter_map(|p| p["spec"]["nodeName"].as_str())
+            .collect();
+        on.sort();
+        (on == refs).then_some(())
+    })
+    .await;
+    let expected = format!("{NODES}/{NODES}");
+    until("the status counts every node", WAIT, || async {
+        let out = cluster
+            .kubectl_ok(
+                &[
+                    "get",
+                    "ds",
+                    "fleet-agent",
+                    "-o",
+                    "jsonpath={.status.desiredNumberScheduled}/{.status.numberReady}",
+                ],
+                None,
+            )
+            .await;
+        (out == expected).then_some(())
+    })
+    .await;
+}
+
 fn deployment(image: &str) -> String {
     format!(
         r#"
