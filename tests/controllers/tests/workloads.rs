@@ -132,6 +132,47 @@ async fn replicaset_replaces_a_deleted_pod() {
     .await;
 }
 
+/// Scaling down takes the pods that have been ready for the least time first (upstream's
+/// order), so the pods that were there before a scale-up are the ones kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scaling_down_removes_the_newest_pods_first() {
+    let cluster = TestCluster::start("replicaset").await;
+    let _nodes = SimNodes::start(cluster.client.clone(), &["order-node"]).await;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("order", 2)))
+        .await;
+    let ready_names = || async {
+        let pods = live_pods(&cluster, "app=order").await;
+        let mut names: Vec<String> = pods.iter().filter(|p| is_ready(p)).map(name).collect();
+        names.sort();
+        names
+    };
+    let first = until("two ready pods", WAIT, || async {
+        let names = ready_names().await;
+        (names.len() == 2).then_some(names)
+    })
+    .await;
+    // Timestamps have whole seconds: the newcomer must be visibly younger.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    cluster
+        .kubectl_ok(&["scale", "rs", "order", "--replicas=4"], None)
+        .await;
+    until("four ready pods", WAIT, || async {
+        (ready_names().await.len() == 4).then_some(())
+    })
+    .await;
+    cluster
+        .kubectl_ok(&["scale", "rs", "order", "--replicas=2"], None)
+        .await;
+    until("the first two kept", WAIT, || async {
+        let pods = live_pods(&cluster, "app=order").await;
+        let mut names: Vec<String> = pods.iter().map(name).collect();
+        names.sort();
+        (names == first).then_some(())
+    })
+    .await;
+}
+
 /// A set of more replicas than its controller's script may hold as one array (limits lowered
 /// so that a few hundred pods stand for the tens of thousands the defaults are made for)
 /// scales up, reports them and scales down: the script counts its pods one at a time.
