@@ -51,6 +51,20 @@ spec:
     )
 }
 
+/// A Service in `default` selecting `selector` (a YAML map), port 80 to the pods' `http` port.
+fn service(name: &str, selector: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: default}}
+spec:
+  selector: {selector}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+"#
+    )
+}
+
 async fn pods_of(cluster: &TestCluster, namespace: &str, selector: &str) -> Vec<Value> {
     let pods = api(&cluster.client, namespace, "v1", "Pod", "pods");
     pods.list(&kube::api::ListParams::default().labels(selector))
@@ -472,16 +486,8 @@ async fn endpoints_of_more_pods_than_a_script_may_hold_at_once() {
             Some(&replicaset("many", PODS as u32)),
         )
         .await;
-    let service = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: many, namespace: default}
-spec:
-  selector: {app: many}
-  ports: [{name: http, port: 80, targetPort: http}]
-"#;
     cluster
-        .kubectl_ok(&["apply", "-f", "-"], Some(service))
+        .kubectl_ok(&["apply", "-f", "-"], Some(&service("many", "{app: many}")))
         .await;
     until("every pod ready", WAIT, || async {
         let pods = pods_of(&cluster, "default", "app=many").await;
@@ -525,16 +531,11 @@ async fn endpoints_list_the_ready_pod_ips_of_a_service() {
     let _nodes = SimNodes::start(cluster.client.clone(), &["ep-node"]).await;
     let rs = replicaset("web", 2).replace("labels: {app: web}", "labels: {app: web, tier: front}");
     cluster.kubectl_ok(&["apply", "-f", "-"], Some(&rs)).await;
-    let service = r#"
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  selector: {tier: front}
-  ports: [{name: http, port: 80, targetPort: http}]
-"#;
     cluster
-        .kubectl_ok(&["apply", "-f", "-"], Some(service))
+        .kubectl_ok(
+            &["apply", "-f", "-"],
+            Some(&service("web", "{tier: front}")),
+        )
         .await;
     let pods = until("two ready pods", WAIT, || async {
         let pods = pods_of(&cluster, "default", "app=web").await;

@@ -187,25 +187,23 @@ async fn a_replicaset_larger_than_a_script_may_hold_scales_up_and_down() {
     cluster
         .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("crowd", 600)))
         .await;
-    let status = "jsonpath={.status.replicas}/{.status.fullyLabeledReplicas}";
-    until("600 pods counted", WAIT, || async {
+    // The set's own count of its pods beside the pods the server has.
+    let counted = || async {
+        let status = "jsonpath={.status.replicas}/{.status.fullyLabeledReplicas}";
         let out = cluster
             .kubectl_ok(&["get", "rs", "crowd", "-o", status], None)
             .await;
-        (out == "600/600").then_some(())
+        (out, live_pods(&cluster, "app=crowd").await.len())
+    };
+    until("600 pods counted", WAIT, || async {
+        (counted().await == ("600/600".to_string(), 600)).then_some(())
     })
     .await;
-    assert_eq!(live_pods(&cluster, "app=crowd").await.len(), 600);
-
     cluster
         .kubectl_ok(&["scale", "rs", "crowd", "--replicas=250"], None)
         .await;
     until("250 pods left and counted", WAIT, || async {
-        let out = cluster
-            .kubectl_ok(&["get", "rs", "crowd", "-o", status], None)
-            .await;
-        let live = live_pods(&cluster, "app=crowd").await.len();
-        (out == "250/250" && live == 250).then_some(())
+        (counted().await == ("250/250".to_string(), 250)).then_some(())
     })
     .await;
 }

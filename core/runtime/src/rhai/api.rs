@@ -2,6 +2,7 @@
 //! running reconcile) and pure helpers.
 
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, Map};
 use serde_json::Value;
@@ -113,11 +114,18 @@ fn projected<V: Borrow<Value>>(values: &[V], fields: Option<&[String]>) -> Resul
 /// cache's shared objects.
 #[derive(Clone)]
 pub struct Scan {
-    objects: std::sync::Arc<[std::sync::Arc<Value>]>,
-    fields: Option<std::sync::Arc<[String]>>,
+    objects: Arc<[Arc<Value>]>,
+    fields: Option<Arc<[String]>>,
 }
 
 impl Scan {
+    fn new(objects: Vec<Arc<Value>>, fields: Option<Vec<String>>) -> Self {
+        Scan {
+            objects: objects.into(),
+            fields: fields.map(Into::into),
+        }
+    }
+
     fn item(&self, object: &Value) -> Dynamic {
         match &self.fields {
             Some(fields) => Dynamic::from_map(crate::projection::project_into(object, fields)),
@@ -221,6 +229,88 @@ fn log_line(parts: &[Dynamic]) {
     tracing::info!(controller = %name, "{}", text.join(" "));
 }
 
+/// What a read hands the script: the objects it found and the fields asked for, if any.
+type Make<T> = fn(Vec<Arc<Value>>, Option<Vec<String>>) -> Result<T>;
+
+/// Registers `name(apiVersion, kind, namespace[, selector[, fields]])`: the cached objects of
+/// a namespace (`""` = all) that the selector matches, handed to `make`.
+fn register_selection<T: Clone + Send + Sync + 'static>(
+    engine: &mut Engine,
+    name: &str,
+    make: Make<T>,
+) {
+    let select = move |api_version: &str,
+                       k: &str,
+                       namespace: &str,
+                       selector: Dynamic,
+                       fields: Option<Vec<String>>|
+          -> Result<T> {
+        let ctx = current_context()?;
+        let selector = to_json(&selector)?;
+        let objects = ctx
+            .cluster
+            .list(&kind(api_version, k), namespace, &selector)
+            .map_err(fail)?;
+        make(objects, fields)
+    };
+    engine.register_fn(
+        name,
+        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic, fields: Array| {
+            select(
+                api_version,
+                k,
+                namespace,
+                selector,
+                Some(field_list(fields)?),
+            )
+        },
+    );
+    engine.register_fn(
+        name,
+        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic| {
+            select(api_version, k, namespace, selector, None)
+        },
+    );
+    engine.register_fn(name, move |api_version: &str, k: &str, namespace: &str| {
+        select(api_version, k, namespace, Dynamic::UNIT, None)
+    });
+}
+
+/// Registers `name(owner, apiVersion, kind[, fields])`: the cached objects of that kind in
+/// the owner's namespace whose controller ownerReference is the owner, handed to `make`.
+fn register_children<T: Clone + Send + Sync + 'static>(
+    engine: &mut Engine,
+    name: &str,
+    make: Make<T>,
+) {
+    let children = move |owner: Map, api_version: &str, k: &str, fields: Option<Vec<String>>| {
+        let ctx = current_context()?;
+        // Only the owner's uid and namespace are read: converting all of it (a set with its
+        // pod template) for them cost more than the lookup.
+        let meta = |key: &str| {
+            owner
+                .get("metadata")
+                .and_then(|m| m.read_lock::<Map>())
+                .and_then(|m| m.get(key).and_then(|v| v.clone().into_string().ok()))
+                .unwrap_or_default()
+        };
+        let objects = ctx
+            .cluster
+            .children(&meta("uid"), &meta("namespace"), &kind(api_version, k))
+            .map_err(fail)?;
+        make(objects, fields)
+    };
+    engine.register_fn(name, move |owner: Map, api_version: &str, k: &str| {
+        children(owner, api_version, k, None)
+    });
+    engine.register_fn(
+        name,
+        move |owner: Map, api_version: &str, k: &str, fields: Array| {
+            children(owner, api_version, k, Some(field_list(fields)?))
+        },
+    );
+}
+
 /// Registers every script function on `engine`.
 pub fn register(engine: &mut Engine) {
     // reads from the shared caches
@@ -235,132 +325,21 @@ pub fn register(engine: &mut Engine) {
             )
         },
     );
-    let list = |api_version: &str,
-                k: &str,
-                namespace: &str,
-                selector: Dynamic,
-                fields: Option<&[String]>|
-     -> Result<Dynamic> {
-        let ctx = current_context()?;
-        let selector = to_json(&selector)?;
-        projected(
-            &ctx.cluster
-                .list(&kind(api_version, k), namespace, &selector)
-                .map_err(fail)?,
-            fields,
-        )
-    };
-    engine.register_fn(
-        "list",
-        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic, fields: Array| {
-            list(
-                api_version,
-                k,
-                namespace,
-                selector,
-                Some(&field_list(fields)?),
-            )
-        },
-    );
-    engine.register_fn(
-        "list",
-        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic| {
-            list(api_version, k, namespace, selector, None)
-        },
-    );
-    engine.register_fn(
-        "list",
-        move |api_version: &str, k: &str, namespace: &str| {
-            list(api_version, k, namespace, Dynamic::UNIT, None)
-        },
-    );
-    let scan = |api_version: &str,
-                k: &str,
-                namespace: &str,
-                selector: Dynamic,
-                fields: Option<Vec<String>>|
-     -> Result<Scan> {
-        let ctx = current_context()?;
-        let selector = to_json(&selector)?;
-        let objects = ctx
-            .cluster
-            .list(&kind(api_version, k), namespace, &selector)
-            .map_err(fail)?;
-        Ok(Scan {
-            objects: objects.into(),
-            fields: fields.map(Into::into),
-        })
-    };
     engine.register_type_with_name::<Scan>("Scan");
     engine.register_iterator::<Scan>();
     engine.register_fn("len", |scan: &mut Scan| scan.objects.len() as INT);
-    engine.register_fn(
-        "scan",
-        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic, fields: Array| {
-            scan(
-                api_version,
-                k,
-                namespace,
-                selector,
-                Some(field_list(fields)?),
-            )
-        },
-    );
-    engine.register_fn(
-        "scan",
-        move |api_version: &str, k: &str, namespace: &str, selector: Dynamic| {
-            scan(api_version, k, namespace, selector, None)
-        },
-    );
-    engine.register_fn(
-        "scan",
-        move |api_version: &str, k: &str, namespace: &str| {
-            scan(api_version, k, namespace, Dynamic::UNIT, None)
-        },
-    );
-    let children = |owner: Map, api_version: &str, k: &str| {
-        let ctx = current_context()?;
-        // Only the owner's uid and namespace are read: converting all of it (a set with its
-        // pod template) for them cost more than the lookup.
-        let meta = |key: &str| {
-            owner
-                .get("metadata")
-                .and_then(|m| m.read_lock::<Map>())
-                .and_then(|m| m.get(key).and_then(|v| v.clone().into_string().ok()))
-                .unwrap_or_default()
-        };
-        ctx.cluster
-            .children(&meta("uid"), &meta("namespace"), &kind(api_version, k))
-            .map_err(fail)
-    };
-    engine.register_fn("children", move |owner: Map, api_version: &str, k: &str| {
-        projected(&children(owner, api_version, k)?, None)
+    register_selection(engine, "list", |objects, fields| {
+        projected(&objects, fields.as_deref())
     });
-    engine.register_fn(
-        "children",
-        move |owner: Map, api_version: &str, k: &str, fields: Array| {
-            let fields = field_list(fields)?;
-            projected(&children(owner, api_version, k)?, Some(&fields))
-        },
-    );
-    engine.register_fn(
-        "scan_children",
-        move |owner: Map, api_version: &str, k: &str, fields: Array| -> Result<Scan> {
-            Ok(Scan {
-                objects: children(owner, api_version, k)?.into(),
-                fields: Some(field_list(fields)?.into()),
-            })
-        },
-    );
-    engine.register_fn(
-        "scan_children",
-        move |owner: Map, api_version: &str, k: &str| -> Result<Scan> {
-            Ok(Scan {
-                objects: children(owner, api_version, k)?.into(),
-                fields: None,
-            })
-        },
-    );
+    register_selection(engine, "scan", |objects, fields| {
+        Ok(Scan::new(objects, fields))
+    });
+    register_children(engine, "children", |objects, fields| {
+        projected(&objects, fields.as_deref())
+    });
+    register_children(engine, "scan_children", |objects, fields| {
+        Ok(Scan::new(objects, fields))
+    });
     engine.register_fn(
         "get",
         |api_version: &str,
