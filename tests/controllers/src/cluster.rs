@@ -25,8 +25,8 @@ impl TestCluster {
     }
 
     /// Like [`TestCluster::start`], with the scripts' sandbox `limits` in place of the
-    /// defaults: a few hundred objects can then stand in for the tens of thousands the
-    /// default limits are made for.
+    /// defaults (see [`entry_limits`]): a few hundred objects can then stand in for the tens
+    /// of thousands the default limits are made for.
     pub async fn start_limited(enable: &str, limits: Limits) -> TestCluster {
         TestCluster::start_configured(enable, &[], limits).await
     }
@@ -49,5 +49,15 @@ impl Deref for TestCluster {
 
     fn deref(&self) -> &InProcessCluster {
         &self.0
+    }
+}
+
+/// The default sandbox limits with at most `entries` array items and map entries in one
+/// script value.
+pub fn entry_limits(entries: usize) -> Limits {
+    Limits {
+        max_array_size: entries,
+        max_map_size: entries,
+        ..Limits::default()
     }
 }

@@ -28,6 +28,15 @@ where
     }
 }
 
+/// Waits until the object `name` is gone (deleted and its finalizers done), failing after
+/// `timeout` with `what`.
+pub async fn until_gone(what: &str, timeout: Duration, api: &Api<DynamicObject>, name: &str) {
+    until(what, timeout, || async {
+        get(api, name).await.is_none().then_some(())
+    })
+    .await
+}
+
 fn resource(api_version: &str, kind: &str, plural: &str) -> ApiResource {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     ApiResource {

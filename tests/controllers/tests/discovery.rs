@@ -172,13 +172,7 @@ async fn deleting_a_namespace_removes_its_custom_resources_and_then_the_namespac
         )
         .await
         .expect("finalizer removed");
-    until("the namespace gone", WAIT, || async {
-        wait::get(&namespaces, "crowded")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait::until_gone("the namespace gone", WAIT, &namespaces, "crowded").await;
     let elsewhere = api(&cluster.client, "default", WIDGET, "Widget", "widgets");
     assert!(
         wait::get(&elsewhere, "elsewhere").await.is_some(),

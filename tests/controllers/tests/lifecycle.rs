@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use kube::api::{DeleteParams, PostParams, PropagationPolicy};
 use serde_json::{Value, json};
-use skiff_controller_tests::cluster::TestCluster;
+use skiff_controller_tests::cluster::{TestCluster, entry_limits};
 use skiff_controller_tests::sim_node::SimNodes;
 use skiff_controller_tests::wait::{self, api, api_all, is_deleting, is_ready, until};
 use skiff_runtime::rhai::Limits;
@@ -65,6 +65,17 @@ spec:
     )
 }
 
+/// The EndpointSlices of `default`.
+fn endpoint_slices(cluster: &TestCluster) -> kube::Api<kube::api::DynamicObject> {
+    api(
+        &cluster.client,
+        "default",
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        "endpointslices",
+    )
+}
+
 async fn pods_of(cluster: &TestCluster, namespace: &str, selector: &str) -> Vec<Value> {
     let pods = api(&cluster.client, namespace, "v1", "Pod", "pods");
     pods.list(&kube::api::ListParams::default().labels(selector))
@@ -96,13 +107,7 @@ async fn garbage_collector_cascades_in_background_and_foreground_and_orphans_on_
         )
         .await
         .expect("owner deleted");
-    until("the dependent collected", WAIT, || async {
-        wait::get(&configmaps, "dependent")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait::until_gone("the dependent collected", WAIT, &configmaps, "dependent").await;
     assert!(
         wait::get(&configmaps, "bystander").await.is_some(),
         "objects without owners stay"
@@ -233,13 +238,7 @@ async fn deleting_a_namespace_empties_it_and_removes_it() {
         assert_eq!(String::from_utf8_lossy(&phase.stdout), "Terminating");
     }
     let namespaces = api_all(&cluster.client, "v1", "Namespace", "namespaces");
-    until("the namespace gone", WAIT, || async {
-        wait::get(&namespaces, "doomed")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait::until_gone("the namespace gone", WAIT, &namespaces, "doomed").await;
     let leftover = cluster
         .kubectl_ok(
             &[
@@ -262,10 +261,8 @@ async fn deleting_a_namespace_empties_it_and_removes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn controllers_walk_more_objects_than_a_script_may_hold_at_once() {
     let limits = Limits {
-        max_array_size: 1_000,
-        max_map_size: 1_000,
         max_string_size: 64 << 10,
-        ..Limits::default()
+        ..entry_limits(1_000)
     };
     let cluster =
         TestCluster::start_limited("garbage-collector,namespace,node-lifecycle", limits).await;
@@ -319,25 +316,19 @@ async fn controllers_walk_more_objects_than_a_script_may_hold_at_once() {
         .delete("doomed-owner", &DeleteParams::background())
         .await
         .expect("owner deleted");
-    until("the dependent collected", WAIT, || async {
-        wait::get(&configmaps, "dependent")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait::until_gone("the dependent collected", WAIT, &configmaps, "dependent").await;
     assert_eq!(wait::list(&pods).await.len(), CROWD + 1, "owned pods stay");
 
     // A deleted node's pods are found among all the cluster's and removed.
     cluster
         .kubectl_ok(&["delete", "node", "doomed-node"], None)
         .await;
-    until("the deleted node's pod removed", WAIT, || async {
-        wait::get(&pods, "on-doomed-node")
-            .await
-            .is_none()
-            .then_some(())
-    })
+    wait::until_gone(
+        "the deleted node's pod removed",
+        WAIT,
+        &pods,
+        "on-doomed-node",
+    )
     .await;
     assert_eq!(wait::list(&pods).await.len(), CROWD);
 
@@ -346,13 +337,7 @@ async fn controllers_walk_more_objects_than_a_script_may_hold_at_once() {
         .kubectl_ok(&["delete", "namespace", "crowd", "--wait=false"], None)
         .await;
     let namespaces = api_all(&cluster.client, "v1", "Namespace", "namespaces");
-    until("the namespace emptied and gone", WAIT, || async {
-        wait::get(&namespaces, "crowd")
-            .await
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    wait::until_gone("the namespace emptied and gone", WAIT, &namespaces, "crowd").await;
     assert!(wait::list(&pods).await.is_empty(), "no pod is left");
 }
 
@@ -472,11 +457,7 @@ async fn pods_marked_not_ready_by_a_late_heartbeat_become_ready_again() {
 /// lowered as in the test above) still gets every ready address and every slice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn endpoints_of_more_pods_than_a_script_may_hold_at_once() {
-    let limits = Limits {
-        max_array_size: 5_000,
-        max_map_size: 5_000,
-        ..Limits::default()
-    };
+    let limits = entry_limits(5_000);
     let cluster = TestCluster::start_limited("replicaset,endpoints,endpointslice", limits).await;
     let _nodes = SimNodes::start(cluster.client.clone(), &["many-1", "many-2", "many-3"]).await;
     const PODS: usize = 300;
@@ -501,13 +482,7 @@ async fn endpoints_of_more_pods_than_a_script_may_hold_at_once() {
         (addresses.len() == PODS && ep["subsets"][0]["ports"][0]["port"] == 8080).then_some(())
     })
     .await;
-    let slices = api(
-        &cluster.client,
-        "default",
-        "discovery.k8s.io/v1",
-        "EndpointSlice",
-        "endpointslices",
-    );
+    let slices = endpoint_slices(&cluster);
     until("every pod ready in slices of 100", WAIT, || async {
         let list = wait::list(&slices).await;
         let mine: Vec<&Value> = list
@@ -584,13 +559,7 @@ async fn endpoints_list_the_ready_pod_ips_of_a_service() {
     shown.sort();
     assert_eq!(shown, ips.iter().map(String::as_str).collect::<Vec<_>>());
 
-    let slices = api(
-        &cluster.client,
-        "default",
-        "discovery.k8s.io/v1",
-        "EndpointSlice",
-        "endpointslices",
-    );
+    let slices = endpoint_slices(&cluster);
     until("an endpoint slice with both pods ready", WAIT, || async {
         let list = wait::list(&slices).await;
         let slice = list

@@ -7,10 +7,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
-use skiff_controller_tests::cluster::TestCluster;
+use skiff_controller_tests::cluster::{TestCluster, entry_limits};
 use skiff_controller_tests::sim_node::SimNodes;
 use skiff_controller_tests::wait::{self, api, is_deleting, is_ready, name, until};
-use skiff_runtime::rhai::Limits;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -178,11 +177,7 @@ async fn scaling_down_removes_the_newest_pods_first() {
 /// scales up, reports them and scales down: the script counts its pods one at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replicaset_larger_than_a_script_may_hold_scales_up_and_down() {
-    let limits = Limits {
-        max_array_size: 8_000,
-        max_map_size: 8_000,
-        ..Limits::default()
-    };
+    let limits = entry_limits(8_000);
     let cluster = TestCluster::start_limited("replicaset", limits).await;
     cluster
         .kubectl_ok(&["apply", "-f", "-"], Some(&replicaset("crowd", 600)))
@@ -212,11 +207,7 @@ async fn a_replicaset_larger_than_a_script_may_hold_scales_up_and_down() {
 /// above) runs one pod on each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_daemonset_over_more_nodes_than_a_script_may_hold_runs_on_each() {
-    let limits = Limits {
-        max_array_size: 2_500,
-        max_map_size: 2_500,
-        ..Limits::default()
-    };
+    let limits = entry_limits(2_500);
     let cluster = TestCluster::start_limited("daemonset", limits).await;
     const NODES: usize = 60;
     let names: Vec<String> = (0..NODES).map(|i| format!("fleet-{i:02}")).collect();
