@@ -23,6 +23,7 @@ mod namespaces;
 mod objects;
 mod openapi;
 mod partial;
+mod recent;
 mod request;
 mod response;
 mod server;

@@ -1,10 +1,14 @@
 //! Reading and writing objects in the store: JSON encoding, `resourceVersion` from the
 //! store revision, and store errors as API `Status`es.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 use serde_json::value::RawValue;
 use skiff_api::{ResourceInfo, Status, meta};
-use skiff_store::{KeyValue, Revision, Store};
+use skiff_store::{KeyValue, Revision};
+
+use crate::state::ApiState;
 
 /// Decodes a stored object and sets its `resourceVersion` to the key's `mod_revision`.
 pub fn decode(kv: &KeyValue) -> Result<Value, Status> {
@@ -145,19 +149,36 @@ pub fn store_error(e: skiff_store::Error, info: &ResourceInfo, name: &str) -> St
     }
 }
 
-/// Reads one object with its revision; 404 when absent.
+/// Reads one object with its revision; 404 when absent. The object is shared with the
+/// server's table of recent objects: a caller that changes it works on a copy
+/// (`Arc::unwrap_or_clone`).
 pub async fn get(
-    store: &dyn Store,
+    state: &ApiState,
     info: &ResourceInfo,
     namespace: Option<&str>,
     name: &str,
-) -> Result<(Value, Revision), Status> {
+) -> Result<(Arc<Value>, Revision), Status> {
     let key = info.key(namespace, name);
-    match store.get(&key).await {
-        Ok(Some(kv)) => Ok((with_type(decode(&kv)?, info), kv.mod_revision)),
+    match state.store.get(&key).await {
+        Ok(Some(kv)) => {
+            if let Some(obj) = state.recent.get(&key, kv.mod_revision, info) {
+                return Ok((obj, kv.mod_revision));
+            }
+            let obj = Arc::new(with_type(decode(&kv)?, info));
+            state.recent.put(&key, kv.mod_revision, obj.clone());
+            Ok((obj, kv.mod_revision))
+        }
         Ok(None) => Err(Status::not_found(&info.group, &info.plural, name)),
         Err(e) => Err(store_error(e, info, name)),
     }
+}
+
+/// Remembers what a write stored (`obj`, typed as served, with its `resourceVersion`) for
+/// the reads that follow it.
+pub fn written(state: &ApiState, key: &str, revision: Revision, obj: Value) -> Arc<Value> {
+    let obj = Arc::new(obj);
+    state.recent.put(key, revision, obj.clone());
+    obj
 }
 
 /// Sets `apiVersion` and `kind` to those of the resource version being served (custom

@@ -146,6 +146,7 @@ pub async fn start(config: Config) -> Result<Server, Error> {
     let state = Arc::new(ApiState {
         watches: WatchHubs::new(store.clone(), shutdown.clone()),
         store,
+        recent: Default::default(),
         registry: RwLock::new(Registry::builtin()),
         custom: RwLock::default(),
         auth,

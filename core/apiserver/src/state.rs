@@ -10,6 +10,7 @@ use skiff_store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
+use crate::recent::Recent;
 use crate::streaming::StreamingHandler;
 use crate::watch::WatchHubs;
 
@@ -32,6 +33,8 @@ pub struct ApiState {
     /// Shared, so a request takes its resource's details without copying schemas.
     pub custom: RwLock<HashMap<(String, String, String), Arc<CustomVersion>>>,
     pub watches: WatchHubs,
+    /// Objects written or read last, decoded (see [`Recent`]).
+    pub recent: Recent,
     pub auth: Authenticator,
     pub streaming: Option<Arc<dyn StreamingHandler>>,
     /// `host:port` clients reach the server at (for discovery's server address).

@@ -26,13 +26,7 @@ pub async fn bind(ctx: Ctx, body: Body, content_type: &str) -> Result<Response, 
             )
         })?
         .to_string();
-    let (pod, rev) = objects::get(
-        ctx.state.store.as_ref(),
-        ctx.info(),
-        ctx.namespace(),
-        ctx.name(),
-    )
-    .await?;
+    let (pod, rev) = objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await?;
     let refuse = |why: String| Status::conflict("", "pods/binding", ctx.name(), &why);
     if meta::is_deleting(&pod) {
         return Err(refuse(
@@ -56,7 +50,7 @@ pub async fn bind(ctx: Ctx, body: Body, content_type: &str) -> Result<Response, 
             "the UID in the binding does not match the pod".into(),
         ));
     }
-    let mut bound = pod.clone();
+    let mut bound = (*pod).clone();
     bound["spec"]["nodeName"] = json!(node);
     if !bound["status"].is_object() {
         bound["status"] = json!({});
@@ -84,13 +78,7 @@ pub async fn evict(ctx: Ctx, body: Body, content_type: &str) -> Result<Response,
     } else {
         body::decode_object(&bytes, content_type)?
     };
-    let (pod, rev) = objects::get(
-        ctx.state.store.as_ref(),
-        ctx.info(),
-        ctx.namespace(),
-        ctx.name(),
-    )
-    .await?;
+    let (pod, rev) = objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await?;
     crate::disruption::check_eviction(&ctx.state, &pod).await?;
     let d = &eviction["deleteOptions"];
     let opts = DeleteOptions {

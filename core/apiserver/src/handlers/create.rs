@@ -1,5 +1,7 @@
 //! `POST` to a collection: create an object.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -126,7 +128,7 @@ pub fn admit(ctx: &Ctx, obj: &mut Value) -> Result<(), Status> {
 }
 
 /// Creates an object: names, namespace rules, server-set metadata, admission, store write.
-pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
+pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Arc<Value>, Status> {
     let info = ctx.info().clone();
     check_type(&info, &obj)?;
     obj = objects::with_type(obj, &info);
@@ -201,7 +203,7 @@ pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
         machinery::track_update(None, &mut obj, &ctx.manager, None);
     }
     if ctx.dry_run {
-        return Ok(obj);
+        return Ok(Arc::new(obj));
     }
     let mut attempt = 0;
     let kv = loop {
@@ -224,9 +226,8 @@ pub async fn commit_create(ctx: &Ctx, mut obj: Value) -> Result<Value, Status> {
     };
     // What was stored is `obj` itself (without a resourceVersion): no need to decode it again.
     meta::set_resource_version(&mut obj, kv.mod_revision);
-    let created = obj;
     if crd::is_crd(&info) {
-        crd::register(&ctx.state, &created);
+        crd::register(&ctx.state, &obj);
     }
-    Ok(created)
+    Ok(objects::written(&ctx.state, &kv.key, kv.mod_revision, obj))
 }

@@ -1,6 +1,8 @@
 //! `DELETE` of an object or a collection: preconditions, finalizers, propagation policy,
 //! graceful pod deletion, namespaces that terminate.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -55,13 +57,7 @@ impl DeleteOptions {
 
 pub async fn delete(ctx: Ctx, body: Body) -> Result<Response, Status> {
     let opts = DeleteOptions::read(&ctx, body).await?;
-    let (obj, rev) = objects::get(
-        ctx.state.store.as_ref(),
-        ctx.info(),
-        ctx.namespace(),
-        ctx.name(),
-    )
-    .await?;
+    let (obj, rev) = objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await?;
     let out = delete_object(&ctx, obj, rev, &opts).await?;
     Ok(ctx.respond(200, &out))
 }
@@ -83,8 +79,8 @@ pub async fn delete_collection(ctx: Ctx, body: Body) -> Result<Response, Status>
         let rev = meta::resource_version(&obj)
             .and_then(|r| r.parse().ok())
             .unwrap_or(0);
-        match delete_object(&one, obj, rev, &opts).await {
-            Ok(v) => deleted.push(ctx.to_served(v)),
+        match delete_object(&one, Arc::new(obj), rev, &opts).await {
+            Ok(v) => deleted.push(ctx.to_served(Arc::unwrap_or_clone(v))),
             Err(s) if s.code == 404 || s.code == 409 => {}
             Err(s) => return Err(s),
         }
@@ -117,10 +113,10 @@ fn precondition_failed(ctx: &Ctx, what: &str, want: &str, have: &str) -> Status 
 /// resourceVersion.
 pub async fn delete_object(
     ctx: &Ctx,
-    mut obj: Value,
+    mut obj: Arc<Value>,
     mut rev: Revision,
     opts: &DeleteOptions,
-) -> Result<Value, Status> {
+) -> Result<Arc<Value>, Status> {
     let mut attempts = 0;
     loop {
         match delete_once(ctx, obj, rev, opts).await {
@@ -131,13 +127,8 @@ pub async fn delete_object(
                     && attempts < 5 =>
             {
                 attempts += 1;
-                (obj, rev) = objects::get(
-                    ctx.state.store.as_ref(),
-                    ctx.info(),
-                    ctx.namespace(),
-                    ctx.name(),
-                )
-                .await?;
+                (obj, rev) =
+                    objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await?;
             }
             other => return other,
         }
@@ -146,10 +137,10 @@ pub async fn delete_object(
 
 async fn delete_once(
     ctx: &Ctx,
-    obj: Value,
+    obj: Arc<Value>,
     rev: Revision,
     opts: &DeleteOptions,
-) -> Result<Value, Status> {
+) -> Result<Arc<Value>, Status> {
     if let Some(uid) = &opts.uid
         && meta::uid(&obj) != Some(uid.as_str())
     {
@@ -171,7 +162,7 @@ async fn delete_once(
         ));
     }
     let info = ctx.info().clone();
-    let mut new = obj.clone();
+    let mut new = (*obj).clone();
     let mut finalizers = meta::finalizers(&obj);
     let add = |f: &str, finalizers: &mut Vec<String>| {
         if !finalizers.iter().any(|x| x == f) {
@@ -259,9 +250,13 @@ async fn delete_once(
 
 /// Removes an object from the store (only if still at `expected`); a CRD takes its objects
 /// and its served resources with it.
-pub async fn remove(ctx: &Ctx, obj: Value, expected: Option<Revision>) -> Result<Value, Status> {
+pub async fn remove(
+    ctx: &Ctx,
+    obj: Value,
+    expected: Option<Revision>,
+) -> Result<Arc<Value>, Status> {
     if ctx.dry_run {
-        return Ok(obj);
+        return Ok(Arc::new(obj));
     }
     let info = ctx.info();
     let key = info.key(ctx.namespace(), ctx.name());
@@ -278,5 +273,5 @@ pub async fn remove(ctx: &Ctx, obj: Value, expected: Option<Revision>) -> Result
             .map_err(|e| objects::store_error(e, info, ctx.name()))?;
         crd::unregister(&ctx.state, &gone);
     }
-    Ok(gone)
+    Ok(Arc::new(gone))
 }

@@ -7,12 +7,6 @@ use super::Ctx;
 use crate::objects;
 
 pub async fn get(ctx: Ctx) -> Result<Response, Status> {
-    let (obj, _) = objects::get(
-        ctx.state.store.as_ref(),
-        ctx.info(),
-        ctx.namespace(),
-        ctx.name(),
-    )
-    .await?;
+    let (obj, _) = objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await?;
     Ok(ctx.respond(200, &obj))
 }

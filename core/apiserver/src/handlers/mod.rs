@@ -144,19 +144,14 @@ async fn object(
             return Err(not_found());
         };
         let name = target.name.clone().unwrap_or_default();
-        let (object, _) = crate::objects::get(
-            state.store.as_ref(),
-            &target.info,
-            target.namespace.as_deref(),
-            &name,
-        )
-        .await?;
+        let (object, _) =
+            crate::objects::get(&state, &target.info, target.namespace.as_deref(), &name).await?;
         return Ok(handler
             .handle(StreamRequest {
                 namespace: target.namespace.clone().unwrap_or_default(),
                 pod: name,
                 subresource: s.to_string(),
-                object,
+                object: Arc::unwrap_or_clone(object),
                 request: req,
             })
             .await);

@@ -131,13 +131,7 @@ pub async fn patch(mut ctx: Ctx, body: Body, content_type: &str) -> Result<Respo
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let current = objects::get(
-            ctx.state.store.as_ref(),
-            ctx.info(),
-            ctx.namespace(),
-            ctx.name(),
-        )
-        .await;
+        let current = objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await;
         let (old, rev) = match current {
             Ok(c) => c,
             Err(s) if s.code == 404 && kind == PatchType::Apply && part == Part::Main => {
@@ -160,8 +154,8 @@ pub async fn patch(mut ctx: Ctx, body: Body, content_type: &str) -> Result<Respo
         }
         // A patch is written against the version the client addressed.
         let served = match &ctx.served {
-            Some(_) => std::borrow::Cow::Owned(ctx.to_served(old.clone())),
-            None => std::borrow::Cow::Borrowed(&old),
+            Some(_) => std::borrow::Cow::Owned(ctx.to_served((*old).clone())),
+            None => std::borrow::Cow::Borrowed(&*old),
         };
         let new = match kind {
             PatchType::Apply => {

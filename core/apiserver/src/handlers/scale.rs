@@ -151,13 +151,7 @@ pub async fn scale(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (obj, rev) = objects::get(
-            ctx.state.store.as_ref(),
-            ctx.info(),
-            ctx.namespace(),
-            ctx.name(),
-        )
-        .await?;
+        let (obj, rev) = objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await?;
         let current = scale_of(&obj, &paths);
         let wanted = match read_method {
             Method::GET => return Ok(crate::response::object(200, &current, ctx.format)),
@@ -195,7 +189,7 @@ pub async fn scale(
                 )],
             ));
         }
-        let mut new = obj.clone();
+        let mut new = (*obj).clone();
         set_pointer(&mut new, &paths.spec, json!(replicas));
         match commit_update(&ctx, obj, rev, new, Part::Main).await {
             Err(s) if s.code == 409 && attempt < 5 && read_method == Method::PATCH => continue,

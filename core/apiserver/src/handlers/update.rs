@@ -2,6 +2,8 @@
 //! patch, scale and binding.
 
 use axum::body::Body;
+use std::sync::Arc;
+
 use axum::response::Response;
 use serde_json::Value;
 use skiff_api::{Status, meta};
@@ -45,13 +47,7 @@ pub async fn put(ctx: Ctx, body: Body, content_type: &str) -> Result<Response, S
             ctx.name()
         )));
     }
-    let (old, rev) = objects::get(
-        ctx.state.store.as_ref(),
-        ctx.info(),
-        ctx.namespace(),
-        ctx.name(),
-    )
-    .await?;
+    let (old, rev) = objects::get(&ctx.state, ctx.info(), ctx.namespace(), ctx.name()).await?;
     if let Some(rv) = meta::resource_version(&obj)
         && rv != rev.to_string()
     {
@@ -96,18 +92,18 @@ const IMMUTABLE: [&str; 6] = [
 /// finalizer goes is deleted.
 pub async fn commit_update(
     ctx: &Ctx,
-    old: Value,
+    old: Arc<Value>,
     old_rev: Revision,
     new: Value,
     part: Part,
-) -> Result<Value, Status> {
+) -> Result<Arc<Value>, Status> {
     let info = ctx.info().clone();
     let mut new = objects::with_type(new, &info);
     match part {
         Part::Status => {
             // Everything but the status is the stored object's. What the caller sent back
             // unchanged (all of it, for a status patch) is compared, not copied again.
-            if let (Value::Object(n), Value::Object(o)) = (&mut new, &old) {
+            if let (Value::Object(n), Value::Object(o)) = (&mut new, old.as_ref()) {
                 n.retain(|k, _| k == "status" || o.contains_key(k));
                 for (k, v) in o.iter().filter(|(k, _)| *k != "status") {
                     if n.get(k) != Some(v) {
@@ -115,13 +111,13 @@ pub async fn commit_update(
                     }
                 }
             } else {
-                let mut merged = old.clone();
+                let mut merged = (*old).clone();
                 set_or_remove(&mut merged, "status", new.get("status").cloned());
                 new = merged;
             }
         }
         Part::Finalize => {
-            let mut merged = old.clone();
+            let mut merged = (*old).clone();
             let finalizers = new.pointer("/spec/finalizers").cloned();
             if let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut) {
                 match finalizers {
@@ -169,7 +165,7 @@ pub async fn commit_update(
         meta::set(&mut new, "generation", generation);
     }
     admit(ctx, &mut new)?;
-    let _allocation = crate::services::allocate(ctx, Some(&old), &mut new).await?;
+    let _allocation = crate::services::allocate(ctx, Some(&*old), &mut new).await?;
     if crd::is_crd(&info) {
         crd::prepare(&mut new)?;
     }
@@ -178,7 +174,7 @@ pub async fn commit_update(
     }
     if !ctx.applying {
         machinery::track_update(
-            Some(&old),
+            Some(&*old),
             &mut new,
             &ctx.manager,
             (part == Part::Status).then_some("status"),
@@ -193,7 +189,7 @@ pub async fn commit_update(
         return remove(ctx, new, Some(old_rev)).await;
     }
     if ctx.dry_run {
-        return Ok(new);
+        return Ok(Arc::new(new));
     }
     let key = info.key(ctx.namespace(), ctx.name());
     let kv = ctx
@@ -204,11 +200,10 @@ pub async fn commit_update(
         .map_err(|e| objects::store_error(e, &info, ctx.name()))?;
     // What was stored is `new` (without its resourceVersion): no need to decode it again.
     meta::set_resource_version(&mut new, kv.mod_revision);
-    let updated = new;
     if crd::is_crd(&info) {
-        crd::register(&ctx.state, &updated);
+        crd::register(&ctx.state, &new);
     }
-    Ok(updated)
+    Ok(objects::written(&ctx.state, &key, kv.mod_revision, new))
 }
 
 fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
@@ -227,9 +222,9 @@ pub async fn store_write(
     old: &Value,
     new: Value,
     rev: Revision,
-) -> Result<Value, Status> {
+) -> Result<Arc<Value>, Status> {
     if *old == new || ctx.dry_run {
-        return Ok(new);
+        return Ok(Arc::new(new));
     }
     let info = ctx.info();
     let key = info.key(ctx.namespace(), ctx.name());
@@ -241,5 +236,5 @@ pub async fn store_write(
         .map_err(|e| objects::store_error(e, info, ctx.name()))?;
     let mut new = objects::with_type(new, info);
     meta::set_resource_version(&mut new, kv.mod_revision);
-    Ok(new)
+    Ok(objects::written(&ctx.state, &key, kv.mod_revision, new))
 }
