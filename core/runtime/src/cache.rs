@@ -195,7 +195,7 @@ pub struct Informer {
 }
 
 impl Informer {
-    fn new(kind: KindRef) -> Self {
+    pub(crate) fn new(kind: KindRef) -> Self {
         Informer {
             kind,
             store: RwLock::new(Store::default()),
@@ -322,7 +322,7 @@ impl Informer {
         Arc::new(obj.into_value(&self.kind.api_version, &self.kind.kind))
     }
 
-    fn apply(&self, obj: Arc<Value>) {
+    pub(crate) fn apply(&self, obj: Arc<Value>) {
         let previous = self
             .store
             .write()

@@ -42,15 +42,22 @@ impl std::fmt::Display for KindRef {
     }
 }
 
-/// Another kind a controller watches, with the name of the function mapping its objects to
-/// primary keys.
+/// Another kind a controller watches, with how its objects map to primary keys: a function of
+/// the controller, or the primaries' label selectors.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct WatchRef {
     /// The watched kind.
     #[serde(flatten)]
     pub kind: KindRef,
-    /// The mapping function (`fn(obj) -> [#{namespace, name}]` in Rhai).
-    pub map: String,
+    /// The mapping function (`fn(obj) -> [#{namespace, name}]` in Rhai). Exactly one of
+    /// `map` and `selected_by` is given.
+    #[serde(default)]
+    pub map: Option<String>,
+    /// Instead of a function, the path of a label selector in the primaries (such as
+    /// `spec.selector`): an object maps to the primaries of its namespace whose selector
+    /// there matches its labels, before or after the change (see [`crate::selected`]).
+    #[serde(default)]
+    pub selected_by: Option<String>,
     /// The fields the function reads (dotted paths such as `metadata` or `spec.nodeName`):
     /// when given, it gets only those, with `apiVersion` and `kind`; otherwise the whole
     /// object.
@@ -91,6 +98,17 @@ impl ControllerConfig {
     /// What is wrong with the declared watches' `fields`, if anything.
     pub fn check_fields(&self) -> Result<(), String> {
         for watch in &self.watches {
+            match (&watch.map, &watch.selected_by) {
+                (Some(_), None) => {}
+                (None, Some(path)) => crate::projection::check(std::slice::from_ref(path))
+                    .map_err(|e| format!("watch of {}: selected_by: {e}", watch.kind))?,
+                _ => {
+                    return Err(format!(
+                        "watch of {} needs either map (a function) or selected_by (a selector's path)",
+                        watch.kind
+                    ));
+                }
+            }
             for fields in [&watch.fields, &watch.changed].into_iter().flatten() {
                 crate::projection::check(fields)
                     .map_err(|e| format!("watch of {}: {e}", watch.kind))?;

@@ -23,6 +23,7 @@ mod reload;
 pub mod resources;
 pub mod rhai;
 pub mod runner;
+pub mod selected;
 pub mod selector;
 
 pub use config::{HostConfig, LeaderElection};

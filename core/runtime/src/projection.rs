@@ -75,7 +75,8 @@ pub fn project_into<T: Target, S: AsRef<str>>(obj: &Value, fields: &[S]) -> T {
 }
 
 /// The value at a dotted path, if there is one.
-fn at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+/// The value at a dotted path, if there is one.
+pub fn at<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(obj, |value, name| value.get(name))
 }
 

@@ -126,8 +126,11 @@ impl Runner {
             let informer = shared.caches.informer(&watch.kind);
             let mapped = mapped.clone();
             let function = watch.map.clone();
+            let selected_by = watch.selected_by.clone();
             let fields = watch.fields.clone().map(Arc::new);
             let changed = watch.changed.clone();
+            let primary = primary.clone();
+            let q = queue.clone();
             let id = informer.subscribe(move |event| {
                 // A modification of nothing the watch declared to matter is not mapped: the
                 // script call costs far more than comparing a few fields.
@@ -136,7 +139,16 @@ impl Runner {
                 {
                     return;
                 }
-                let _ = mapped.send((function.clone(), fields.clone(), event.clone()));
+                match (&function, &selected_by) {
+                    (Some(function), _) => {
+                        let _ = mapped.send((function.clone(), fields.clone(), event.clone()));
+                    }
+                    // Matching selectors is cheap enough to do as the change arrives.
+                    (None, Some(path)) => crate::selected::selecting(&primary, path, event)
+                        .into_iter()
+                        .for_each(|key| q.add(key)),
+                    (None, None) => {}
+                }
             });
             subscriptions.push((informer, id));
         }

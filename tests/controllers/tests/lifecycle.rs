@@ -611,6 +611,44 @@ spec:
         listed.then_some(())
     })
     .await;
+
+    // Its port differs, so it is in a slice of its own: every slice of the service counts.
+    let sliced = || async {
+        wait::list(&slices)
+            .await
+            .iter()
+            .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "web")
+            .map(|s| s["endpoints"].to_string())
+            .collect::<String>()
+    };
+    until("the unready pod in a slice", WAIT, || async {
+        sliced().await.contains("warming").then_some(())
+    })
+    .await;
+
+    // A pod relabelled out of the selector leaves both lists: the service hears of the
+    // change through the labels the pod had before.
+    cluster
+        .kubectl_ok(
+            &["label", "pod", "warming", "tier=back", "--overwrite"],
+            None,
+        )
+        .await;
+    until(
+        "the relabelled pod gone from the endpoints",
+        WAIT,
+        || async {
+            let ep = wait::get(&endpoints, "web").await?;
+            let text = ep["subsets"].to_string();
+            (!text.contains("warming") && text.contains(&ips[0])).then_some(())
+        },
+    )
+    .await;
+    until("the relabelled pod gone from the slices", WAIT, || async {
+        let text = sliced().await;
+        (!text.contains("warming") && text.contains(&ips[0])).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -208,6 +208,24 @@ fn config_must_name_a_controller_with_reconcile_and_mapping_functions() {
         "{bad_fields}"
     );
     assert!(bad_fields.contains("\"spec.\""), "{bad_fields}");
+    let watch = |entry: &str| {
+        format!(
+            "fn config() {{ #{{ name: \"e\", primary: #{{ apiVersion: \"v1\", kind: \"Service\" }}, watches: [#{{ apiVersion: \"v1\", kind: \"Pod\", {entry} }}] }} }}\nfn reconcile(o, c) {{}}\nfn map_pod(p) {{ [] }}"
+        )
+    };
+    for entry in [
+        "",
+        "map: \"map_pod\", selected_by: \"spec.selector\"",
+        "selected_by: \"spec..selector\"",
+    ] {
+        let error = RhaiController::compile("e.rhai", &watch(entry), &limits)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("e.rhai: invalid config()"), "{error}");
+        assert!(error.contains("selected_by"), "{error}");
+    }
+    RhaiController::compile("e.rhai", &watch("selected_by: \"spec.selector\""), &limits).unwrap();
 }
 
 #[test]

@@ -137,10 +137,12 @@ impl RhaiController {
             ));
         }
         for watch in &config.watches {
-            if !functions.contains(&watch.map) {
+            if let Some(map) = &watch.map
+                && !functions.contains(map)
+            {
                 return Err(config_error(format!(
-                    "watch of {} names mapping function {} which the script does not define",
-                    watch.kind, watch.map
+                    "watch of {} names mapping function {map} which the script does not define",
+                    watch.kind
                 )));
             }
         }
