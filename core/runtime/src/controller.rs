@@ -58,6 +58,10 @@ pub struct WatchRef {
     /// there matches its labels, before or after the change (see [`crate::selected`]).
     #[serde(default)]
     pub selected_by: Option<String>,
+    /// With `selected_by`: only objects without a controller ownerReference are mapped (the
+    /// orphans a primary may adopt; owned ones reach their owner through `owns`).
+    #[serde(default)]
+    pub orphans: bool,
     /// The fields the function reads (dotted paths such as `metadata` or `spec.nodeName`):
     /// when given, it gets only those, with `apiVersion` and `kind`; otherwise the whole
     /// object.
@@ -99,6 +103,12 @@ impl ControllerConfig {
     pub fn check_fields(&self) -> Result<(), String> {
         for watch in &self.watches {
             match (&watch.map, &watch.selected_by) {
+                (Some(_), None) if watch.orphans => {
+                    return Err(format!(
+                        "watch of {}: orphans applies to selected_by, not to a mapping function",
+                        watch.kind
+                    ));
+                }
                 (Some(_), None) => {}
                 (None, Some(path)) => crate::projection::check(std::slice::from_ref(path))
                     .map_err(|e| format!("watch of {}: selected_by: {e}", watch.kind))?,

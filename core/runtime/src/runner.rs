@@ -127,6 +127,7 @@ impl Runner {
             let mapped = mapped.clone();
             let function = watch.map.clone();
             let selected_by = watch.selected_by.clone();
+            let orphans = watch.orphans;
             let fields = watch.fields.clone().map(Arc::new);
             let changed = watch.changed.clone();
             let primary = primary.clone();
@@ -144,9 +145,11 @@ impl Runner {
                         let _ = mapped.send((function.clone(), fields.clone(), event.clone()));
                     }
                     // Matching selectors is cheap enough to do as the change arrives.
-                    (None, Some(path)) => crate::selected::selecting(&primary, path, event)
-                        .into_iter()
-                        .for_each(|key| q.add(key)),
+                    (None, Some(path)) => {
+                        crate::selected::selecting(&primary, path, orphans, event)
+                            .into_iter()
+                            .for_each(|key| q.add(key))
+                    }
                     (None, None) => {}
                 }
             });

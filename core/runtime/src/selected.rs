@@ -16,12 +16,20 @@ use crate::projection;
 /// The keys of the primaries (in `primaries`, of the event's namespace) whose selector at
 /// `path` (dotted) matches the object before or after the change. A primary whose selector
 /// is missing, empty or unreadable selects nothing, as a Service without a selector has no
-/// endpoints.
-pub fn selecting(primaries: &Informer, path: &str, event: &CacheEvent) -> Vec<ObjectKey> {
+/// endpoints. With `orphans`, an object that has a controller selects nothing.
+pub fn selecting(
+    primaries: &Informer,
+    path: &str,
+    orphans: bool,
+    event: &CacheEvent,
+) -> Vec<ObjectKey> {
     let (obj, previous) = match event {
         CacheEvent::Applied(obj, previous) => (obj, previous.as_deref()),
         CacheEvent::Deleted(obj) => (obj, None),
     };
+    if orphans && crate::cluster::controller_of(obj).is_some() {
+        return Vec::new();
+    }
     let namespace = obj
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
@@ -94,11 +102,11 @@ mod tests {
         let services = services();
         let added = CacheEvent::Applied(pod(json!({"app": "web"})), None);
         assert_eq!(
-            names(selecting(&services, "spec.selector", &added)),
+            names(selecting(&services, "spec.selector", false, &added)),
             ["web"]
         );
         let unlabelled = CacheEvent::Applied(pod(Value::Null), None);
-        assert!(selecting(&services, "spec.selector", &unlabelled).is_empty());
+        assert!(selecting(&services, "spec.selector", false, &unlabelled).is_empty());
     }
 
     #[test]
@@ -107,10 +115,32 @@ mod tests {
         let moved =
             CacheEvent::Applied(pod(json!({"app": "db"})), Some(pod(json!({"app": "web"}))));
         assert_eq!(
-            names(selecting(&services, "spec.selector", &moved)),
+            names(selecting(&services, "spec.selector", false, &moved)),
             ["db", "web"]
         );
         let gone = CacheEvent::Deleted(pod(json!({"app": "db"})));
-        assert_eq!(names(selecting(&services, "spec.selector", &gone)), ["db"]);
+        assert_eq!(
+            names(selecting(&services, "spec.selector", false, &gone)),
+            ["db"]
+        );
+    }
+
+    #[test]
+    fn only_orphans_are_mapped_when_asked() {
+        let services = services();
+        let orphan = CacheEvent::Applied(pod(json!({"app": "web"})), None);
+        assert_eq!(
+            names(selecting(&services, "spec.selector", true, &orphan)),
+            ["web"]
+        );
+        let mut owned = (*pod(json!({"app": "web"}))).clone();
+        owned["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1",
+            "kind": "ReplicaSet", "name": "rs", "uid": "u", "controller": true}]);
+        let owned = CacheEvent::Applied(Arc::new(owned), None);
+        assert!(selecting(&services, "spec.selector", true, &owned).is_empty());
+        assert_eq!(
+            names(selecting(&services, "spec.selector", false, &owned)),
+            ["web"]
+        );
     }
 }

@@ -277,6 +277,54 @@ spec:
     )
 }
 
+/// A set that appears without an owner, matching a settled Deployment's selector, is adopted
+/// as it appears (not at the next resync, minutes later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deployment_adopts_an_orphaned_replicaset() {
+    let cluster = TestCluster::start("replicaset,deployment").await;
+    let _nodes = SimNodes::start(cluster.client.clone(), &["adopt-node"]).await;
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&deployment("busybox:1")))
+        .await;
+    cluster
+        .kubectl_ok(
+            &["rollout", "status", "deployment/web", "--timeout=60s"],
+            None,
+        )
+        .await;
+    // Settled: the set's last status writes have reached the Deployment, so only the new
+    // set's appearance can bring it to reconcile again (its next resync is minutes away).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stray =
+        replicaset("stray", 0).replace("matchLabels: {app: stray}}", "matchLabels: {app: web}}");
+    let stray = stray.replace("labels: {app: stray}", "labels: {app: web}");
+    let stray = stray.replace(
+        "metadata: {name: stray, namespace: default}",
+        "metadata: {name: stray, namespace: default, labels: {app: web}}",
+    );
+    cluster
+        .kubectl_ok(&["apply", "-f", "-"], Some(&stray))
+        .await;
+    let sets = api(
+        &cluster.client,
+        "default",
+        "apps/v1",
+        "ReplicaSet",
+        "replicasets",
+    );
+    until(
+        "the orphaned set adopted by the Deployment",
+        WAIT,
+        || async {
+            let rs = wait::get(&sets, "stray").await?;
+            let owner = &rs["metadata"]["ownerReferences"][0];
+            (owner["kind"] == "Deployment" && owner["name"] == "web" && owner["controller"] == true)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_update_stays_within_surge_and_unavailability_and_undo_restores_the_template() {
     let cluster = TestCluster::start("replicaset,deployment").await;
