@@ -149,9 +149,11 @@ pub fn store_error(e: skiff_store::Error, info: &ResourceInfo, name: &str) -> St
     }
 }
 
-/// Reads one object with its revision; 404 when absent. The object is shared with the
-/// server's table of recent objects: a caller that changes it works on a copy
-/// (`Arc::unwrap_or_clone`).
+/// Reads one object with its revision; 404 when absent. An object this server wrote at that
+/// revision comes from its table of recent writes, shared: a caller that changes it works
+/// on a copy (`Arc::unwrap_or_clone`). What is decoded here is not kept: an object read
+/// long after its last write (a pod bound after a long wait) would only push out the
+/// recent writes the next reads want.
 pub async fn get(
     state: &ApiState,
     info: &ResourceInfo,
@@ -164,9 +166,7 @@ pub async fn get(
             if let Some(obj) = state.recent.get(&key, kv.mod_revision, info) {
                 return Ok((obj, kv.mod_revision));
             }
-            let obj = Arc::new(with_type(decode(&kv)?, info));
-            state.recent.put(&key, kv.mod_revision, obj.clone());
-            Ok((obj, kv.mod_revision))
+            Ok((Arc::new(with_type(decode(&kv)?, info)), kv.mod_revision))
         }
         Ok(None) => Err(Status::not_found(&info.group, &info.plural, name)),
         Err(e) => Err(store_error(e, info, name)),
