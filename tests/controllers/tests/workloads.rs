@@ -277,12 +277,10 @@ spec:
     )
 }
 
-/// A set that appears without an owner, matching a settled Deployment's selector, is adopted
-/// as it appears (not at the next resync, minutes later).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_deployment_adopts_an_orphaned_replicaset() {
+/// A cluster running the Deployment "web" (busybox:1), rolled out on simulated `nodes`.
+async fn rolled_out(nodes: &[&str]) -> (TestCluster, SimNodes) {
     let cluster = TestCluster::start("replicaset,deployment").await;
-    let _nodes = SimNodes::start(cluster.client.clone(), &["adopt-node"]).await;
+    let sim = SimNodes::start(cluster.client.clone(), nodes).await;
     cluster
         .kubectl_ok(&["apply", "-f", "-"], Some(&deployment("busybox:1")))
         .await;
@@ -292,6 +290,14 @@ async fn a_deployment_adopts_an_orphaned_replicaset() {
             None,
         )
         .await;
+    (cluster, sim)
+}
+
+/// A set that appears without an owner, matching a settled Deployment's selector, is adopted
+/// as it appears (not at the next resync, minutes later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deployment_adopts_an_orphaned_replicaset() {
+    let (cluster, _nodes) = rolled_out(&["adopt-node"]).await;
     // Settled: the set's last status writes have reached the Deployment, so only the new
     // set's appearance can bring it to reconcile again (its next resync is minutes away).
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -327,17 +333,7 @@ async fn a_deployment_adopts_an_orphaned_replicaset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_update_stays_within_surge_and_unavailability_and_undo_restores_the_template() {
-    let cluster = TestCluster::start("replicaset,deployment").await;
-    let _nodes = SimNodes::start(cluster.client.clone(), &["deploy-node-a", "deploy-node-b"]).await;
-    cluster
-        .kubectl_ok(&["apply", "-f", "-"], Some(&deployment("busybox:1")))
-        .await;
-    cluster
-        .kubectl_ok(
-            &["rollout", "status", "deployment/web", "--timeout=60s"],
-            None,
-        )
-        .await;
+    let (cluster, _nodes) = rolled_out(&["deploy-node-a", "deploy-node-b"]).await;
     let rs_list = wait::list(&api(
         &cluster.client,
         "default",
