@@ -99,7 +99,8 @@ pub struct ControllerConfig {
 }
 
 impl ControllerConfig {
-    /// What is wrong with the declared watches' `fields`, if anything.
+    /// What is wrong with the declared watches (how they map, their `fields` and `changed`),
+    /// if anything.
     pub fn check_fields(&self) -> Result<(), String> {
         for watch in &self.watches {
             match (&watch.map, &watch.selected_by) {
