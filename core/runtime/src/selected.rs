@@ -13,10 +13,11 @@ use crate::cache::{CacheEvent, Informer};
 use crate::controller::ObjectKey;
 use crate::projection;
 
-/// The keys of the primaries (in `primaries`, of the event's namespace) whose selector at
-/// `path` (dotted) matches the object before or after the change. A primary whose selector
-/// is missing, empty or unreadable selects nothing, as a Service without a selector has no
-/// endpoints. With `orphans`, an object that has a controller selects nothing.
+/// The keys of the primaries (in `primaries`, of the event's namespace; of every namespace
+/// for a cluster-scoped object) whose selector at `path` (dotted) matches the object before
+/// or after the change. A primary whose selector is missing, empty or unreadable selects
+/// nothing, as a Service without a selector has no endpoints. With `orphans`, an object that
+/// has a controller selects nothing.
 pub fn selecting(
     primaries: &Informer,
     path: &str,

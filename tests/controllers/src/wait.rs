@@ -63,6 +63,11 @@ pub fn api(
     )
 }
 
+/// The ReplicaSets of `default`.
+pub fn replicasets(client: &Client) -> Api<DynamicObject> {
+    api(client, "default", "apps/v1", "ReplicaSet", "replicasets")
+}
+
 /// A cluster-wide API of any kind, as JSON.
 pub fn api_all(client: &Client, api_version: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
     Api::all_with(client.clone(), &resource(api_version, kind, plural))

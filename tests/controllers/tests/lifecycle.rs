@@ -121,13 +121,7 @@ async fn garbage_collector_cascades_in_background_and_foreground_and_orphans_on_
         (pods_of(&cluster, "default", "app=front").await.len() == 2).then_some(())
     })
     .await;
-    let sets = api(
-        &cluster.client,
-        "default",
-        "apps/v1",
-        "ReplicaSet",
-        "replicasets",
-    );
+    let sets = wait::replicasets(&cluster.client);
     sets.delete(
         "front",
         &DeleteParams {

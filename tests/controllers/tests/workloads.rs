@@ -311,13 +311,7 @@ async fn a_deployment_adopts_an_orphaned_replicaset() {
     cluster
         .kubectl_ok(&["apply", "-f", "-"], Some(&stray))
         .await;
-    let sets = api(
-        &cluster.client,
-        "default",
-        "apps/v1",
-        "ReplicaSet",
-        "replicasets",
-    );
+    let sets = wait::replicasets(&cluster.client);
     until(
         "the orphaned set adopted by the Deployment",
         WAIT,
@@ -334,14 +328,7 @@ async fn a_deployment_adopts_an_orphaned_replicaset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_update_stays_within_surge_and_unavailability_and_undo_restores_the_template() {
     let (cluster, _nodes) = rolled_out(&["deploy-node-a", "deploy-node-b"]).await;
-    let rs_list = wait::list(&api(
-        &cluster.client,
-        "default",
-        "apps/v1",
-        "ReplicaSet",
-        "replicasets",
-    ))
-    .await;
+    let rs_list = wait::list(&wait::replicasets(&cluster.client)).await;
     assert_eq!(rs_list.len(), 1);
     let first_rs = &rs_list[0];
     let hash = first_rs["metadata"]["labels"]["pod-template-hash"]
@@ -465,32 +452,16 @@ async fn rolling_update_stays_within_surge_and_unavailability_and_undo_restores_
         )
         .await;
     assert_eq!(image, "busybox:1");
-    let sets = wait::list(&api(
-        &cluster.client,
-        "default",
-        "apps/v1",
-        "ReplicaSet",
-        "replicasets",
-    ))
-    .await;
+    let sets = wait::list(&wait::replicasets(&cluster.client)).await;
     assert_eq!(
         sets.len(),
         2,
         "undo makes the first set new again instead of a third one: {:#}",
         serde_json::Value::Array(sets.iter().map(|s| s["spec"]["template"].clone()).collect())
     );
-    let revived = wait::get(
-        &api(
-            &cluster.client,
-            "default",
-            "apps/v1",
-            "ReplicaSet",
-            "replicasets",
-        ),
-        &format!("web-{hash}"),
-    )
-    .await
-    .expect("the first set is kept");
+    let revived = wait::get(&wait::replicasets(&cluster.client), &format!("web-{hash}"))
+        .await
+        .expect("the first set is kept");
     assert_eq!(revived["spec"]["replicas"], 4, "{sets:#?}");
     assert_eq!(
         revived["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
